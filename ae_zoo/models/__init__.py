@@ -1,0 +1,19 @@
+"""The model zoo. Every model subclasses :class:`Autoencoder` and is registered by name."""
+
+from ae_zoo.models.base import RECONSTRUCTION_LOSSES, Autoencoder
+from ae_zoo.models.convolutional import ConvAutoencoder
+from ae_zoo.models.denoising import DenoisingAutoencoder
+from ae_zoo.models.registry import create, get, names, register
+from ae_zoo.models.sparse import SparseAutoencoder
+
+__all__ = [
+    "RECONSTRUCTION_LOSSES",
+    "Autoencoder",
+    "ConvAutoencoder",
+    "DenoisingAutoencoder",
+    "SparseAutoencoder",
+    "create",
+    "get",
+    "names",
+    "register",
+]

@@ -1,0 +1,48 @@
+"""The denoising autoencoder (Vincent et al. 2008, 2010)."""
+
+import keras
+from keras import ops
+
+from ae_zoo.layers import make_corruption
+from ae_zoo.models.base import Autoencoder
+from ae_zoo.models.registry import register
+
+
+@register("denoising_ae")
+@keras.saving.register_keras_serializable(package="ae_zoo")
+class DenoisingAutoencoder(Autoencoder):
+    """Reconstructs the clean input from a corrupted copy.
+
+    Minimizes E_x E_{x~ ~ q(x~|x)} l(x, g(f(x~))): the corruption q is drawn
+    fresh for every batch during training only, and the loss compares the
+    reconstruction of the corrupted input with the *clean* input (Vincent et
+    al. 2008). ``corruption`` is ``"gaussian"``, ``"salt_and_pepper"``,
+    ``"masking"`` or ``"occlusion"`` (inpainting), or a corruption layer;
+    ``noise_level`` is its strength (see :func:`ae_zoo.layers.make_corruption`).
+    Outside training (evaluate, predict, reconstruct) inputs are not corrupted.
+    """
+
+    def __init__(self, corruption="gaussian", noise_level=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(corruption, dict):
+            corruption = keras.saving.deserialize_keras_object(corruption)
+        if not isinstance(corruption, keras.layers.Layer):
+            seed = None if self.seed is None else self.seed + 1
+            corruption = make_corruption(corruption, noise_level, seed=seed)
+        self.corruption = corruption
+        self.noise_level = noise_level
+
+    def corrupt(self, x):
+        """A freshly corrupted copy of ``x``, as the model sees it in training."""
+        return self.corruption(ops.convert_to_tensor(x), training=True)
+
+    def compute_losses(self, x, y=None, training=False):
+        target = self.reconstruction_target(x, y)
+        return super().compute_losses(self.corruption(x, training=training), target, training)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "corruption": keras.saving.serialize_keras_object(self.corruption),
+            "noise_level": self.noise_level,
+        }
