@@ -2,16 +2,21 @@
 
 from ae_zoo.models.base import RECONSTRUCTION_LOSSES, Autoencoder
 from ae_zoo.models.convolutional import ConvAutoencoder
+from ae_zoo.models.cvae import ConditionalVAE
 from ae_zoo.models.denoising import DenoisingAutoencoder
 from ae_zoo.models.registry import create, get, names, register
 from ae_zoo.models.sparse import SparseAutoencoder
+from ae_zoo.models.vae import VAE, BetaVAE
 
 __all__ = [
     "RECONSTRUCTION_LOSSES",
     "Autoencoder",
+    "BetaVAE",
+    "ConditionalVAE",
     "ConvAutoencoder",
     "DenoisingAutoencoder",
     "SparseAutoencoder",
+    "VAE",
     "create",
     "get",
     "names",

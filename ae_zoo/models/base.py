@@ -226,6 +226,18 @@ class Autoencoder(keras.Model):
             return _batched(self.reconstruct, x, batch_size)
         return self(ops.convert_to_tensor(x), training=False)
 
+    def next_seed(self):
+        """A fresh stateless seed (int32, shape [2]) from the model's SeedGenerator.
+
+        Under tf.distribute the replica id is folded in, so replicas draw
+        different noise.
+        """
+        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), 2**31 - 1), tf.int32)
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            seed = tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
+        return seed
+
     # ---------------------------------------------------------------- training
     @property
     def metrics(self):

@@ -1,0 +1,249 @@
+"""Variational autoencoders on TensorFlow Probability distributions.
+
+The encoder gives a diagonal Gaussian posterior q(z|x) = N(mu, diag(sigma^2))
+(``z_mean`` and ``z_log_var`` = log sigma^2), the prior is p(z) = N(0, I), and
+the decoder a likelihood p(x|z): Bernoulli on logits or Gaussian with a fixed
+or learned scale. All three are ``tfp.distributions`` objects built on concrete
+tensors; z is drawn by the reparameterization trick with stateless seeds.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+from keras import ops
+
+from ae_zoo.models.base import Autoencoder
+from ae_zoo.models.registry import register
+
+tfd = tfp.distributions
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+# Bounds on log sigma^2 that keep exp() finite in float32 early in training.
+_LOG_VAR_RANGE = (-30.0, 20.0)
+
+
+def prior_draws(seeds, latent_dim):
+    """z_i ~ N(0, I_d) drawn statelessly from the int seed ``seeds[i]`` (one row per seed)."""
+    seeds = tf.cast(tf.reshape(seeds, (-1,)), tf.int64)
+
+    def draw(s):
+        return tf.random.stateless_normal((latent_dim,), seed=tf.stack([s, tf.zeros_like(s)]))
+
+    return tf.map_fn(draw, seeds, fn_output_signature=tf.float32)
+
+
+def _seed_range(num_samples, seed):
+    if seed is None:
+        seed = int(np.random.randint(0, 2**31 - 1 - num_samples))
+    return tf.range(num_samples, dtype=tf.int64) + int(seed)
+
+
+@register("vae")
+@keras.saving.register_keras_serializable(package="ae_zoo")
+class VAE(Autoencoder):
+    """Variational autoencoder (Kingma and Welling 2014).
+
+    Minimizes -E_q[log p(x|z)] + beta * KL(q(z|x) || N(0, I)), the negative
+    ELBO when beta = 1. The reconstruction term is -log p(x|z) summed over
+    pixels and the KL term is analytic, summed over latent dimensions,
+    KL = 0.5 * sum_j (sigma_j^2 + mu_j^2 - log sigma_j^2 - 1); both are
+    averaged over the batch. Tracks ``loss``, ``reconstruction_loss``,
+    ``kl`` and ``elbo`` (= -(reconstruction_loss + kl)).
+
+    Args:
+        beta: weight of the KL term (a non-trainable variable, so schedules
+            can change it during training without recompiling).
+        likelihood: ``"bernoulli"`` (decoder logits, data in [0, 1]) or
+            ``"gaussian"`` (decoder mean).
+        scale: the Gaussian likelihood's standard deviation, a float, or
+            ``"learned"`` for one learned scale shared by all pixels
+            (Rybkin et al. 2021).
+        Other arguments as for :class:`ae_zoo.models.Autoencoder`. A user
+        encoder returns ``2 * latent_dim`` values (mean, then log-variance),
+        or a pair / a dict ``{"z_mean", "z_log_var"}``.
+
+    Example:
+        >>> vae = VAE(latent_dim=16, input_shape=(28, 28, 1))
+        >>> vae.compile()
+        >>> vae.fit(x_train, epochs=10)
+        >>> images = vae.sample(16, seed=0)
+    """
+
+    loss_terms = ("loss", "reconstruction_loss", "kl", "elbo")
+
+    def __init__(self, beta=1.0, likelihood="bernoulli", scale="learned", **kwargs):
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"Unknown likelihood {likelihood!r}; expected one of {', '.join(LIKELIHOODS)}.")
+        if float(beta) < 0:
+            raise ValueError(f"`beta` must be >= 0, got {beta}.")
+        if scale != "learned" and not float(scale) > 0:
+            raise ValueError(f"`scale` must be a positive float or 'learned', got {scale!r}.")
+        kwargs.pop("reconstruction_loss", None)
+        super().__init__(reconstruction_loss="bce" if likelihood == "bernoulli" else "mse", **kwargs)
+        self.likelihood = likelihood
+        self.scale = scale if scale == "learned" else float(scale)
+        self.beta_value = float(beta)
+        self.beta = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(self.beta_value),
+            trainable=False, name="beta",
+        )
+        self.log_scale = None
+        if likelihood == "gaussian" and scale == "learned":
+            self.log_scale = self.add_weight(
+                shape=(), initializer=keras.initializers.Constant(np.log(0.1)), name="log_scale"
+            )
+
+    def network_spec(self):
+        return {"code_dim": 2 * self.latent_dim, "latent_dim": self.latent_dim}
+
+    # -------------------------------------------------------------- distributions
+    def posterior_params(self, x, training=False, condition=None):
+        """``(z_mean, z_log_var, side)``: the posterior's parameters for ``x``."""
+        head, side = self._encoder_head(x, training, condition)
+        if isinstance(head, dict):
+            mean, log_var = head["z_mean"], head["z_log_var"]
+        elif isinstance(head, (list, tuple)):
+            mean, log_var = head
+        else:
+            mean, log_var = ops.split(head, 2, axis=-1)
+        mean = ops.cast(mean, "float32")
+        log_var = ops.clip(ops.cast(log_var, "float32"), *_LOG_VAR_RANGE)
+        return mean, log_var, side
+
+    def posterior(self, x, training=False, condition=None):
+        """q(z|x) as a ``tfd.MultivariateNormalDiag``."""
+        mean, log_var, _ = self.posterior_params(x, training, condition)
+        return tfd.MultivariateNormalDiag(loc=mean, scale_diag=ops.exp(0.5 * log_var))
+
+    def prior(self):
+        """p(z) = N(0, I) as a ``tfd.MultivariateNormalDiag``."""
+        return tfd.MultivariateNormalDiag(
+            loc=tf.zeros(self.latent_dim), scale_diag=tf.ones(self.latent_dim)
+        )
+
+    def likelihood_distribution(self, logits):
+        """p(x|z) for decoder outputs ``logits``, independent over pixels."""
+        logits = ops.cast(logits, "float32")
+        ndims = len(self.example_shape) if self.example_shape else len(logits.shape) - 1
+        if self.likelihood == "bernoulli":
+            base = tfd.Bernoulli(logits=logits, dtype=tf.float32)
+        else:
+            scale = ops.exp(self.log_scale) if self.log_scale is not None else self.scale
+            base = tfd.Normal(loc=logits, scale=scale)
+        return tfd.Independent(base, reinterpreted_batch_ndims=ndims)
+
+    # ------------------------------------------------------------------ objective
+    def elbo_terms(self, x, y=None, training=False, condition=None):
+        """The parts of the ELBO for a batch.
+
+        Returns a dict: ``q`` (the posterior), ``z`` (one reparameterized draw
+        z = mu + sigma * eps), ``reconstruction`` (-log p(x|z), batch mean) and
+        ``kl`` (KL(q || p), batch mean).
+        """
+        mean, log_var, side = self.posterior_params(x, training, condition)
+        q = tfd.MultivariateNormalDiag(loc=mean, scale_diag=ops.exp(0.5 * log_var))
+        z = q.sample(seed=self.next_seed())
+        logits = self._decoder_logits(self.decoder_input(z, condition), side, training)
+        target = ops.cast(self.reconstruction_target(x, y), "float32")
+        rec = -ops.mean(self.likelihood_distribution(logits).log_prob(target))
+        kl = ops.mean(tfd.kl_divergence(q, self.prior()))
+        return {"q": q, "z": z, "z_mean": mean, "z_log_var": log_var,
+                "reconstruction": rec, "kl": kl}
+
+    def report(self, terms, loss, **extra):
+        """The tracked terms: loss, reconstruction_loss, kl, elbo, plus ``extra``."""
+        rec, kl = terms["reconstruction"], terms["kl"]
+        return {"loss": loss, "reconstruction_loss": rec, "kl": kl, "elbo": -(rec + kl), **extra}
+
+    def compute_losses(self, x, y=None, training=False):
+        terms = self.elbo_terms(x, y, training)
+        return self.report(terms, terms["reconstruction"] + self.beta * terms["kl"])
+
+    def decoder_input(self, z, condition=None):
+        """What the decoder sees for code ``z`` (the conditional VAE appends the label)."""
+        return z
+
+    # ------------------------------------------------------------------ public API
+    def forward(self, x, training=False):
+        """``(posterior mean, decoder outputs at the mean)``: the deterministic pass."""
+        mean, _, side = self.posterior_params(x, training)
+        return mean, self._decoder_logits(mean, side, training)
+
+    def encode(self, x, batch_size=None, return_distribution=False):
+        """The posterior mean of ``x``; with ``return_distribution``, ``(mean, scale)``."""
+        if batch_size:
+            if return_distribution:
+                x = np.asarray(x)
+                parts = [self.encode(x[i:i + batch_size], return_distribution=True)
+                         for i in range(0, len(x), batch_size)]
+                return tuple(np.concatenate([ops.convert_to_numpy(p[k]) for p in parts])
+                             for k in range(2))
+            return super().encode(x, batch_size)
+        mean, log_var, _ = self.posterior_params(ops.convert_to_tensor(x))
+        if return_distribution:
+            return mean, ops.exp(0.5 * log_var)
+        return mean
+
+    def sample(self, num_samples, seed=None):
+        """``num_samples`` images decoded from z ~ N(0, I).
+
+        Image ``i`` is drawn from the stateless seed ``seed + i``
+        (see :func:`prior_draws`), so the same seed gives the same images.
+        """
+        return self.decode(prior_draws(_seed_range(int(num_samples), seed), self.latent_dim))
+
+    def log_likelihood(self, x, num_samples=50, batch_size=64, seed=0):
+        """Importance-weighted estimate of log p(x) per example (Burda et al. 2016).
+
+        log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K,
+        z_k ~ q(z|x), K = ``num_samples``. K = 1 is a one-sample ELBO; the
+        estimate is a lower bound that tightens as K grows. Returns numpy.
+        """
+        if int(num_samples) < 1:
+            raise ValueError(f"`num_samples` must be >= 1, got {num_samples}.")
+        x = np.asarray(x, dtype="float32")
+        out = []
+        for i, start in enumerate(range(0, len(x), batch_size)):
+            seed_i = tf.constant([int(seed), i], dtype=tf.int32)
+            out.append(self._iwae_batch(tf.constant(x[start:start + batch_size]),
+                                        int(num_samples), seed_i).numpy())
+        return np.concatenate(out)
+
+    def _iwae_batch(self, x, k, seed, condition=None):
+        mean, log_var, side = self.posterior_params(x, False, condition)
+        q = tfd.MultivariateNormalDiag(loc=mean, scale_diag=ops.exp(0.5 * log_var))
+        z = q.sample(k, seed=seed)  # (K, B, D)
+        batch = ops.shape(x)[0]
+        flat_z = ops.reshape(z, (-1, self.latent_dim))
+        flat_cond = None if condition is None else ops.tile(condition, (k, 1))
+        flat_side = {name: ops.tile(v, (k,) + (1,) * (len(v.shape) - 1)) for name, v in side.items()}
+        logits = self._decoder_logits(self.decoder_input(flat_z, flat_cond), flat_side)
+        logits = ops.reshape(logits, (k, batch, *logits.shape[1:]))
+        log_px = self.likelihood_distribution(logits).log_prob(x[None])
+        log_w = log_px + self.prior().log_prob(z) - q.log_prob(z)
+        return tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(float(k))
+
+    def kl_per_dim(self, x, batch_size=None):
+        """KL(q(z_j|x) || N(0, 1)) per latent dimension j, averaged over ``x``: shape (latent_dim,)."""
+        mean, scale = self.encode(x, batch_size=batch_size, return_distribution=True)
+        per_dim = tfd.kl_divergence(tfd.Normal(mean, scale), tfd.Normal(0.0, 1.0))
+        return ops.convert_to_numpy(ops.mean(per_dim, axis=0))
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("reconstruction_loss")
+        return {**config, "beta": self.beta_value, "likelihood": self.likelihood,
+                "scale": self.scale}
+
+
+@register("beta_vae")
+@keras.saving.register_keras_serializable(package="ae_zoo")
+class BetaVAE(VAE):
+    """beta-VAE (Higgins et al. 2017): the VAE objective with beta > 1 (default 4).
+
+    Minimizes -E_q[log p(x|z)] + beta * KL(q(z|x) || N(0, I)).
+    """
+
+    def __init__(self, beta=4.0, **kwargs):
+        super().__init__(beta=beta, **kwargs)
