@@ -58,7 +58,7 @@ class VAE(Autoencoder):
             ``"gaussian"`` (decoder mean).
         scale: the Gaussian likelihood's standard deviation, a float, or
             ``"learned"`` for one learned scale shared by all pixels
-            (Rybkin et al. 2021).
+            (Rybkin et al. 2021), starting at 0.1.
         Other arguments as for :class:`ae_zoo.models.Autoencoder`. A user
         encoder returns ``2 * latent_dim`` values (mean, then log-variance),
         or a pair / a dict ``{"z_mean", "z_log_var"}``.
