@@ -17,6 +17,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: slow end-to-end test, run with --run-slow")
+    # Keras' numpy conversion trips a NumPy 2 deprecation notice on every call; it is not ours.
+    config.addinivalue_line("filterwarnings", "ignore:__array__ implementation:DeprecationWarning")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -26,3 +28,4 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+

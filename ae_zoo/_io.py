@@ -1,0 +1,60 @@
+"""Atomic file writes: write under a temporary name, then rename into place.
+
+An interrupted run never leaves a half-written file under the final name.
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+
+import numpy as np
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=""):
+    """Yields a temporary path beside ``path``; renames it to ``path`` on success."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=suffix, prefix=".tmp-", dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _jsonable(value):
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def write_json(path, payload):
+    """Writes ``payload`` as indented, key-sorted JSON, atomically."""
+    with atomic_path(path, ".json") as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2, sort_keys=True, default=_jsonable)
+            f.write("\n")
+    return path
+
+
+def save_model(model, path):
+    """``model.save(path)`` (a ``.keras`` file), atomically."""
+    with atomic_path(path, ".keras") as tmp:
+        model.save(tmp)
+    return path
