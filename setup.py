@@ -1,6 +1,18 @@
 """ae_zoo: a Keras 3 / TensorFlow model zoo of autoencoders."""
 
+import os
+
 from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The pretrained zoo and the recipes ship inside the package, so load_pretrained works
+# after a plain `pip install .`: saved_models/ becomes ae_zoo/_pretrained and recipes/
+# ae_zoo/recipes. (Editable installs read the repository folders themselves.)
+DATA_PACKAGES = {
+    package: folder
+    for package, folder in {"ae_zoo._pretrained": "saved_models", "ae_zoo.recipes": "recipes"}.items()
+    if os.path.isdir(os.path.join(HERE, folder))  # git keeps no empty folders
+}
 
 setup(
     name="ae_zoo",
@@ -13,7 +25,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["ae_zoo", "ae_zoo.*"]),
+    packages=find_packages(include=["ae_zoo", "ae_zoo.*"]) + sorted(DATA_PACKAGES),
+    package_dir=DATA_PACKAGES,
+    package_data={package: ["*", "**/*"] for package in DATA_PACKAGES},
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.15",
@@ -24,6 +38,7 @@ setup(
         "matplotlib",
         "mlxtend",
         "pyyaml",
+        "importlib_resources",  # tensorflow-datasets needs it to prepare data but does not declare it
         "numpy",
     ],
     extras_require={

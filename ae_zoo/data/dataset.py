@@ -1,0 +1,115 @@
+"""`ImageDataset`: in-memory images (plus optional labels / ground-truth factors)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Optional
+
+import numpy as np
+
+from ae_zoo.data.ground_truth import GroundTruthData
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+
+@dataclasses.dataclass(repr=False, eq=False)
+class ImageDataset:
+    """One split of an image dataset, held in memory.
+
+    Attributes:
+        name, split: where it came from.
+        x: float32 [N, H, W, C] images in [0, 1].
+        y: int64 [N] class labels, or None.
+        num_classes: number of label classes, or None.
+        factors: int64 [N, K] ground-truth factor indices, or None.
+        factor_sizes, factor_names: the factor grid, or None.
+        ground_truth: a `GroundTruthData` (``sample_factors`` /
+            ``sample_observations_from_factors``) for datasets with known factors,
+            else None. For procedural dSprites it renders any factor combination;
+            for TFDS dSprites / Shapes3D it looks the loaded examples up.
+    """
+
+    name: str
+    split: str
+    x: np.ndarray
+    y: Optional[np.ndarray] = None
+    num_classes: Optional[int] = None
+    factors: Optional[np.ndarray] = None
+    factor_sizes: Optional[tuple[int, ...]] = None
+    factor_names: Optional[tuple[str, ...]] = None
+    ground_truth: Optional[GroundTruthData] = None
+
+    def __post_init__(self):
+        if not isinstance(self.x, np.ndarray) or self.x.dtype != np.float32 or self.x.ndim != 4:
+            raise ValueError(
+                "x must be a float32 numpy array of shape [N, H, W, C], got "
+                f"{getattr(self.x, 'dtype', type(self.x))} {getattr(self.x, 'shape', '')}"
+            )
+        n = len(self.x)
+        if self.y is not None:
+            self.y = np.asarray(self.y, dtype=np.int64)
+            if self.y.shape != (n,):
+                raise ValueError(f"y must have shape ({n},), got {self.y.shape}")
+        if self.factors is not None:
+            self.factors = np.asarray(self.factors, dtype=np.int64)
+            if self.factor_sizes is None or self.factors.shape != (n, len(self.factor_sizes)):
+                raise ValueError(
+                    f"factors must have shape ({n}, len(factor_sizes)), got "
+                    f"{self.factors.shape} with factor_sizes={self.factor_sizes}"
+                )
+            self.factor_sizes = tuple(int(s) for s in self.factor_sizes)
+        if self.factor_names is not None:
+            self.factor_names = tuple(self.factor_names)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one image, (H, W, C)."""
+        return tuple(self.x.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __repr__(self) -> str:
+        parts = [f"name={self.name!r}", f"split={self.split!r}", f"n={len(self)}",
+                 f"input_shape={self.input_shape}"]
+        if self.num_classes is not None:
+            parts.append(f"num_classes={self.num_classes}")
+        if self.factor_sizes is not None:
+            parts.append(f"factor_sizes={self.factor_sizes}")
+        return f"ImageDataset({', '.join(parts)})"
+
+    def as_tf_dataset(
+        self,
+        batch_size: int = 128,
+        shuffle: bool = True,
+        seed: Optional[int] = None,
+        with_labels: bool = False,
+        repeat: bool = False,
+        drop_remainder: bool = False,
+        cache: bool = True,
+    ) -> "tf.data.Dataset":
+        """A `tf.data.Dataset` of ``x`` batches, or ``(x, y)`` batches with ``with_labels``.
+
+        The pipeline is slices -> cache -> shuffle (whole dataset, ``seed``, reshuffled
+        every epoch) -> repeat -> batch -> prefetch(AUTOTUNE). The same seed gives the
+        same sequence of epochs.
+        """
+        import tensorflow as tf
+
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if with_labels and self.y is None:
+            raise ValueError(
+                f"with_labels=True but dataset {self.name!r} has no labels (y is None)"
+            )
+        ds = tf.data.Dataset.from_tensor_slices((self.x, self.y) if with_labels else self.x)
+        if cache:
+            ds = ds.cache()
+        if shuffle:
+            ds = ds.shuffle(max(len(self), 1), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        return ds.prefetch(tf.data.AUTOTUNE)
