@@ -25,19 +25,62 @@ def cmd_list(args):
 
 
 def cmd_train(args):
-    from ae_zoo.training.runner import train
+    from ae_zoo.training import recipes
+    from ae_zoo.training.runner import run, train
 
-    result = train(
-        args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-        latent_dim=args.latent_dim, seed=args.seed, out=args.out, architecture=args.architecture,
-        learning_rate=args.learning_rate, iwae_samples=args.iwae_samples,
-        jit_compile={"on": True, "off": False, "auto": "auto"}[args.xla],
-        command=" ".join(["ae-zoo", *map(shlex.quote, args.argv)]),
-    )
+    command = " ".join(["ae-zoo", *map(shlex.quote, args.argv)])
+    flags = dict(epochs=args.epochs, batch_size=args.batch_size, latent_dim=args.latent_dim,
+                 seed=args.seed, out=args.out, architecture=args.architecture,
+                 learning_rate=args.learning_rate, steps=args.steps,
+                 iwae_samples=args.iwae_samples,
+                 jit_compile={"on": True, "off": False, "auto": "auto", None: None}[args.xla])
+    if args.recipe:
+        paths = {
+            "epochs": "training.epochs", "batch_size": "training.batch_size",
+            "latent_dim": "model.latent_dim", "seed": "training.seed", "out": "out",
+            "architecture": "model.architecture", "learning_rate": "training.optimizer.learning_rate",
+            "steps": "training.steps", "iwae_samples": "training.iwae_samples",
+            "jit_compile": "training.jit_compile",
+        }
+        overrides = [(paths[k].split("."), v) for k, v in flags.items() if v is not None]
+        if args.model:
+            overrides.append((["model", "name"], args.model))
+        if args.dataset:
+            overrides.append((["data", "name"], args.dataset))
+        recipe = recipes.load(args.recipe, overrides + list(args.set))
+        result = run(recipe, command=command)
+    elif args.model:
+        result = train(args.model, args.dataset or "mnist5k", overrides=args.set, command=command,
+                       **flags)
+    else:
+        raise ValueError("name a MODEL or pass --recipe recipes/NAME.yaml")
     metrics = result["metrics"]
     print(f"\nWrote {result['out']}/: model.keras, history.csv, metrics.json, reconstructions.png")
     for key in sorted(k for k in metrics if k.startswith("test_")):
         print(f"  {key:<28} {metrics[key]:.4f}")
+    return 0
+
+
+def cmd_export(args):
+    from ae_zoo.export.card import export_run
+
+    result = export_run(args.run, args.out, version=args.version, recipe=args.recipe,
+                        warmup=False if args.no_warmup else None)
+    card = result["card"]
+    print(f"Wrote {result['path']}/ (SavedModel) and {args.out}/card.json, README.md")
+    for name, spec in card["signatures"].items():
+        inputs = ", ".join(spec["inputs"])
+        outputs = ", ".join(spec["outputs"])
+        print(f"  {name:<16} {inputs} -> {outputs}")
+    return 0
+
+
+def cmd_serving_config(args):
+    from ae_zoo.export.serving import write_serving_config
+
+    path, served = write_serving_config(args.models_dir, out=args.out, base_path=args.base_path)
+    print(f"Wrote {path}: serves {', '.join(served)}")
+    print(f"  tensorflow_model_server --rest_api_port=8501 --model_config_file={path}")
     return 0
 
 
@@ -49,20 +92,42 @@ def build_parser():
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("train", help="train a model on a dataset and write a run directory")
-    p.add_argument("model", help="model name (see `ae-zoo list`)")
-    p.add_argument("--dataset", default="mnist5k", help="dataset name (default: mnist5k)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("model", nargs="?", help="model name (see `ae-zoo list`)")
+    p.add_argument("--recipe", help="a recipe YAML file (recipes/NAME.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key, e.g. --set training.epochs=5 (repeatable)")
+    p.add_argument("--dataset", default=None, help="dataset name (default: mnist5k)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None, help="total training steps (overrides epochs)")
+    p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--latent-dim", type=int, default=None)
     p.add_argument("--architecture", choices=("mlp", "conv", "conv_unpool"), default=None)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--iwae-samples", type=int, default=50,
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--iwae-samples", type=int, default=None,
                    help="importance samples for the VAE family's -log p(x) (0 to skip)")
-    p.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
+    p.add_argument("--xla", choices=("auto", "on", "off"), default=None,
                    help="XLA-compile the train step (auto: on unless unsupported)")
     p.add_argument("--out", default=None, help="run directory (default: runs/MODEL_DATASET)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="export a trained run as a TF Serving SavedModel with its card")
+    p.add_argument("run", metavar="RUN_DIR", help="run directory of `ae-zoo train` (or a .keras file)")
+    p.add_argument("--out", required=True, help="model folder, e.g. saved_models/NAME")
+    p.add_argument("--version", type=int, default=None,
+                   help="SavedModel version number (default: the next free one)")
+    p.add_argument("--recipe", default=None, help="recipe to record in the card (default: run.json's)")
+    p.add_argument("--no-warmup", action="store_true",
+                   help="do not write assets.extra/tf_serving_warmup_requests")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("serving-config", help="write a TF Serving models.config serving every model folder")
+    p.add_argument("models_dir", metavar="MODELS_DIR", help="folder of model folders, e.g. saved_models/")
+    p.add_argument("--out", default=None, help="config file (default: MODELS_DIR/models.config)")
+    p.add_argument("--base-path", default=None,
+                   help="the folder as the server sees it, e.g. /models inside a container "
+                        "(default: absolute paths)")
+    p.set_defaults(func=cmd_serving_config)
     return parser
 
 

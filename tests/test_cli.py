@@ -30,7 +30,9 @@ def test_train_writes_the_run_directory(ae_run):
         rows = list(csv.DictReader(f))
     assert len(rows) == 1 and {"loss", "val_loss", "reconstruction_loss"} <= set(rows[0])
     run = json.loads((out / "run.json").read_text())
-    assert run["model"] == "ae" and run["dataset"] == "mnist5k" and run["seed"] == 3
+    recipe = run["recipe"]
+    assert recipe["model"]["name"] == "ae" and recipe["data"]["name"] == "mnist5k"
+    assert recipe["training"]["seed"] == 3 and recipe["model"]["latent_dim"] == 4
     assert run["command"].startswith("ae-zoo train ae")
     png = (out / "reconstructions.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -356,6 +356,32 @@ class Autoencoder(keras.Model):
         self._prepare(x)
         return super().predict(x, *args, **kwargs)
 
+    # ------------------------------------------------------------- saving
+    def _seed_states(self):
+        """State variables of every SeedGenerator in the model (its own and its layers')."""
+        states = []
+        for layer in self._flatten_layers(include_self=True):
+            states.extend(g.state for g in getattr(layer, "_seed_generators", []))
+        return states
+
+    def save_own_variables(self, store):
+        """Keras' own variables, plus the seed generators' states.
+
+        Keras does not save ``SeedGenerator`` states; saving them makes a run
+        resumed from a checkpoint draw the same noise as an uninterrupted one.
+        """
+        super().save_own_variables(store)
+        for i, state in enumerate(self._seed_states()):
+            store[f"seed_state_{i}"] = state
+
+    def load_own_variables(self, store):
+        seed_keys = [k for k in store.keys() if k.startswith("seed_state_")]
+        super().load_own_variables({k: store[k] for k in store.keys() if k not in seed_keys})
+        states = self._seed_states()
+        if len(seed_keys) == len(states):
+            for i, state in enumerate(states):
+                state.assign(store[f"seed_state_{i}"])
+
     # ------------------------------------------------------------------ config
     def get_config(self):
         config = {

@@ -1,0 +1,90 @@
+"""Input pipelines whose batch order is a pure function of (seed, epoch).
+
+``tf.data``'s ``shuffle(reshuffle_each_iteration=True)`` orders epoch k by how many
+times the dataset was iterated *in this process*, so a run resumed by
+``BackupAndRestore`` would see different batches than an uninterrupted one. Here each
+epoch's permutation is ``stateless_shuffle(range(N), seed=[seed, epoch])``, with the
+epoch set by :class:`EpochSetter` at ``on_epoch_begin``: a resumed run replays exactly
+the batches it would have seen.
+
+The examples stay in one in-memory tensor; a batch is a ``tf.gather`` of its indices,
+prefetched (``AUTOTUNE``). That is the cache: nothing is decoded or copied per epoch.
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class EpochSetter(keras.callbacks.Callback):
+    """Sets the pipelines' epoch variable at the start of every epoch (also after a resume)."""
+
+    def __init__(self, *pipelines):
+        super().__init__()
+        self.pipelines = pipelines
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for pipeline in self.pipelines:
+            pipeline.epoch.assign(epoch)
+
+
+class ArrayPipeline:
+    """Batches of ``x`` (or ``(x, y)``) in a (seed, epoch)-determined order.
+
+    Args:
+        x: float32 array [N, ...]; y: optional labels [N].
+        batch_size: global batch size.
+        seed: the shuffling seed; ``shuffle=False`` keeps the stored order.
+        steps_per_epoch: at most this many batches per epoch (a fresh random
+            subset each epoch when smaller than a full pass).
+        drop_remainder: drop the last partial batch (the default when shuffling, so
+            every step sees a full batch and XLA compiles one shape).
+    """
+
+    def __init__(self, x, y=None, batch_size=128, seed=0, shuffle=True, steps_per_epoch=None,
+                 drop_remainder=None):
+        self.x = tf.convert_to_tensor(np.asarray(x, dtype="float32"))
+        self.y = None if y is None else tf.convert_to_tensor(np.asarray(y, dtype="int64"))
+        self.num_examples = int(self.x.shape[0])
+        if self.num_examples == 0:
+            raise ValueError("The dataset is empty: there is nothing to train on.")
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise ValueError(f"`batch_size` must be >= 1, got {batch_size}.")
+        self.seed = int(seed)
+        self.shuffle = shuffle
+        self.drop_remainder = shuffle if drop_remainder is None else drop_remainder
+        if self.drop_remainder and self.num_examples < self.batch_size:
+            raise ValueError(
+                f"batch_size {self.batch_size} is larger than the dataset ({self.num_examples} "
+                "examples); lower the batch size."
+            )
+        full = (self.num_examples // self.batch_size if self.drop_remainder
+                else math.ceil(self.num_examples / self.batch_size))
+        self.steps_per_epoch = min(full, int(steps_per_epoch)) if steps_per_epoch else full
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
+
+    def _order(self, _):
+        indices = tf.range(self.num_examples, dtype=tf.int64)
+        if not self.shuffle:
+            return indices
+        seed = tf.stack([tf.constant(self.seed, tf.int64), self.epoch.read_value()])
+        return tf.random.experimental.stateless_shuffle(indices, seed=seed)
+
+    def _gather(self, indices):
+        if self.y is None:
+            return tf.gather(self.x, indices)
+        return tf.gather(self.x, indices), tf.gather(self.y, indices)
+
+    def dataset(self):
+        """The ``tf.data.Dataset`` of one epoch; Keras iterates it anew every epoch."""
+        ds = tf.data.Dataset.from_tensors(0).map(self._order).unbatch()
+        ds = ds.batch(self.batch_size, drop_remainder=self.drop_remainder)
+        ds = ds.take(self.steps_per_epoch).map(self._gather, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(self.steps_per_epoch))
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def callback(self):
+        return EpochSetter(self)
