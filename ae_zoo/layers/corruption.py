@@ -1,13 +1,15 @@
 """Input corruptions for denoising autoencoders (Vincent et al. 2008, 2010).
 
 Each layer corrupts only when called with ``training=True`` and draws fresh
-noise on every call from its own ``keras.random.SeedGenerator``; at inference
-it is the identity. Pixel-wise corruptions (salt-and-pepper, masking) pick
+noise on every call from its own ``keras.random.SeedGenerator`` (stateless
+draws, distinct per replica under tf.distribute); at inference it is the identity. Pixel-wise corruptions (salt-and-pepper, masking) pick
 whole pixels: all channels of a chosen pixel are affected together.
 """
 
 import keras
 from keras import ops
+
+from ae_zoo import _random
 
 
 def _check_rate(value, name):
@@ -40,9 +42,7 @@ class _Corruption(keras.layers.Layer):
     def _pixel_uniform(self, inputs):
         """One U[0, 1) draw per pixel, broadcast over channels."""
         shape = ops.shape(inputs)
-        return keras.random.uniform(
-            (*shape[:-1], 1), seed=self.seed_generator, dtype=inputs.dtype
-        )
+        return _random.uniform((*shape[:-1], 1), self.seed_generator, dtype=inputs.dtype)
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
@@ -60,9 +60,8 @@ class GaussianCorruption(_Corruption):
         self.clip = bool(clip)
 
     def corrupt(self, inputs):
-        noise = keras.random.normal(
-            ops.shape(inputs), stddev=self.stddev, seed=self.seed_generator, dtype=inputs.dtype
-        )
+        noise = _random.normal(ops.shape(inputs), self.seed_generator, stddev=self.stddev,
+                               dtype=inputs.dtype)
         out = inputs + noise
         return ops.clip(out, 0.0, 1.0) if self.clip else out
 
@@ -132,11 +131,10 @@ class Occlusion(_Corruption):
         batch = shape[0]
         height, width = inputs.shape[1], inputs.shape[2]
         lo, hi = self.size_range
-        draws = keras.random.uniform(
-            (batch, self.num_rectangles, 4), seed=self.seed_generator, dtype="float32"
-        )
-        rect_h = ops.round((lo + (hi - lo) * draws[..., 0]) * height)
-        rect_w = ops.round((lo + (hi - lo) * draws[..., 1]) * width)
+        draws = _random.uniform((batch, self.num_rectangles, 4), self.seed_generator)
+        # At least one pixel per side, so small rectangles on small images still occlude.
+        rect_h = ops.maximum(ops.round((lo + (hi - lo) * draws[..., 0]) * height), 1.0)
+        rect_w = ops.maximum(ops.round((lo + (hi - lo) * draws[..., 1]) * width), 1.0)
         top = ops.floor(draws[..., 2] * (height - rect_h + 1))
         left = ops.floor(draws[..., 3] * (width - rect_w + 1))
         rows = ops.reshape(ops.arange(height, dtype="float32"), (1, 1, height, 1))
@@ -167,21 +165,22 @@ class Occlusion(_Corruption):
 CORRUPTIONS = ("gaussian", "salt_and_pepper", "masking", "occlusion")
 
 
-def make_corruption(name, noise_level=None, seed=None):
+def make_corruption(name, noise_level=None, seed=None, clip=True):
     """Builds a corruption layer by name; ``noise_level`` is its one knob.
 
     ``gaussian``: the noise stddev (default 0.3); ``salt_and_pepper``: the
     fraction of pixels hit (default 0.2); ``masking``: the fraction of pixels
     zeroed (default 0.3); ``occlusion``: the largest rectangle side as a
     fraction of the image side, sides drawn in ``[noise_level / 2, noise_level]``
-    (default 0.5).
+    (default 0.5). ``clip``: keep Gaussian-corrupted values in [0, 1] (for data
+    in [0, 1]; pass False for unbounded data).
     """
     if noise_level is not None:
         noise_level = float(noise_level)
         if noise_level < 0:
             raise ValueError(f"`noise_level` must be >= 0, got {noise_level}.")
     if name == "gaussian":
-        return GaussianCorruption(0.3 if noise_level is None else noise_level, seed=seed)
+        return GaussianCorruption(0.3 if noise_level is None else noise_level, clip=clip, seed=seed)
     if name == "salt_and_pepper":
         return SaltAndPepper(0.2 if noise_level is None else noise_level, seed=seed)
     if name == "masking":

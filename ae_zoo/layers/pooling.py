@@ -16,6 +16,12 @@ import keras
 from keras import ops
 
 
+def _same_padding(size, pool):
+    """(before, after) padding of "same" pooling: TensorFlow puts the extra row after."""
+    total = -(-size // pool) * pool - size
+    return total // 2, total - total // 2
+
+
 def _pair(value, name):
     if isinstance(value, int):
         value = (value, value)
@@ -32,8 +38,9 @@ class MaxPoolingWithArgmax2D(keras.layers.Layer):
     ``pooled, switches = MaxPoolingWithArgmax2D(2)(x)`` with ``x`` of shape
     ``(batch, H, W, C)``; ``pooled`` has shape ``(batch, ceil(H/ph), ceil(W/pw), C)``
     and ``switches`` (int32, same shape) holds the flat index
-    ``(y * W + x) * C + c`` of each maximum in the input. Odd sizes are padded
-    at the bottom/right with ``-inf`` ("same" padding); ties go to the first
+    ``(y * W + x) * C + c`` of each maximum in the input. Sizes that are not a
+    multiple of the pool size are padded with ``-inf`` the way TensorFlow's
+    "same" padding does (half before, the rest after); ties go to the first
     position of the window in row-major order.
     """
 
@@ -61,13 +68,11 @@ class MaxPoolingWithArgmax2D(keras.layers.Layer):
         if h is None or w is None or c is None:
             raise ValueError("MaxPoolingWithArgmax2D needs static height, width and channels.")
         out_h, out_w = -(-h // ph), -(-w // pw)
+        (top, bottom), (left, right) = _same_padding(h, ph), _same_padding(w, pw)
         x = inputs
-        if out_h * ph != h or out_w * pw != w:
+        if top or bottom or left or right:
             lowest = ops.convert_to_tensor(float("-inf"), dtype=x.dtype)
-            x = ops.pad(
-                x, [[0, 0], [0, out_h * ph - h], [0, out_w * pw - w], [0, 0]],
-                constant_values=lowest,
-            )
+            x = ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], constant_values=lowest)
         # (b, out_h, ph, out_w, pw, c) -> (b, out_h, out_w, c, ph * pw)
         windows = ops.reshape(x, (-1, out_h, ph, out_w, pw, c))
         windows = ops.transpose(windows, (0, 1, 3, 5, 2, 4))
@@ -78,8 +83,8 @@ class MaxPoolingWithArgmax2D(keras.layers.Layer):
         rows = ops.reshape(ops.arange(out_h, dtype="int32") * ph, (1, out_h, 1, 1))
         cols = ops.reshape(ops.arange(out_w, dtype="int32") * pw, (1, 1, out_w, 1))
         chans = ops.reshape(ops.arange(c, dtype="int32"), (1, 1, 1, c))
-        y = rows + local // pw
-        xx = cols + local % pw
+        y = rows + local // pw - top
+        xx = cols + local % pw - left
         switches = (y * w + xx) * c + chans
         return pooled, switches
 
@@ -91,7 +96,8 @@ class MaxPoolingWithArgmax2D(keras.layers.Layer):
 class MaxUnpooling2D(keras.layers.Layer):
     """Puts each value back where its max came from; zeros elsewhere.
 
-    ``MaxUnpooling2D(2, output_size=(H, W))([values, switches])`` inverts the
+    ``MaxUnpooling2D(2, output_size=(H, W))([values, switches])``, ``(H, W)`` the
+    size of the feature map that was pooled, inverts the
     placement of :class:`MaxPoolingWithArgmax2D` exactly: the output has shape
     ``(batch, H, W, C)``, equal to ``values[b, i, j, c]`` at the flat location
     ``switches[b, i, j, c]`` and 0 elsewhere. A negative switch means "no
@@ -103,33 +109,32 @@ class MaxUnpooling2D(keras.layers.Layer):
     def __init__(self, pool_size=2, output_size=None, **kwargs):
         super().__init__(**kwargs)
         self.pool_size = _pair(pool_size, "pool_size")
-        self.output_size = None if output_size is None else _pair(output_size, "output_size")
-
-    def _output_hw(self, in_h, in_w):
-        if self.output_size is not None:
-            return self.output_size
-        return in_h * self.pool_size[0], in_w * self.pool_size[1]
+        if output_size is None:
+            raise ValueError(
+                "MaxUnpooling2D needs `output_size=(height, width)`, the size of the feature map "
+                "that was pooled: the switches can only be decoded with its width."
+            )
+        self.output_size = _pair(output_size, "output_size")
 
     def compute_output_shape(self, input_shape):
-        values_shape = input_shape[0]
-        b, h, w, c = values_shape
-        out_h, out_w = self._output_hw(h, w)
-        return (b, out_h, out_w, c)
+        b, _, _, c = input_shape[0]
+        return (b, *self.output_size, c)
 
     def call(self, inputs):
         values, switches = inputs
         ph, pw = self.pool_size
         _, in_h, in_w, c = values.shape
-        out_h, out_w = self._output_hw(in_h, in_w)
+        out_h, out_w = self.output_size
         if -(-out_h // ph) != in_h or -(-out_w // pw) != in_w:
             raise ValueError(
                 f"MaxUnpooling2D: pooled size {(in_h, in_w)} does not come from "
                 f"output_size {(out_h, out_w)} with pool_size {self.pool_size}."
             )
         switches = ops.cast(switches, "int32")
-        # Flat index -> position inside its window (row-major), 0 when unknown.
+        (top, _), (left, _) = _same_padding(out_h, ph), _same_padding(out_w, pw)
+        # Flat index -> position inside its (padded) window, row-major; 0 when unknown.
         pos = switches // c
-        y, x = pos // out_w, pos % out_w
+        y, x = pos // out_w + top, pos % out_w + left
         local = (y % ph) * pw + (x % pw)
         local = ops.where(switches < 0, ops.zeros_like(local), local)
         placed = ops.one_hot(local, ph * pw, dtype=values.dtype) * ops.expand_dims(values, -1)
@@ -137,7 +142,7 @@ class MaxUnpooling2D(keras.layers.Layer):
         placed = ops.reshape(placed, (-1, in_h, in_w, c, ph, pw))
         placed = ops.transpose(placed, (0, 1, 4, 2, 5, 3))
         full = ops.reshape(placed, (-1, in_h * ph, in_w * pw, c))
-        return full[:, :out_h, :out_w, :]
+        return full[:, top:top + out_h, left:left + out_w, :]
 
     def get_config(self):
         return {

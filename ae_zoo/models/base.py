@@ -11,8 +11,9 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from ae_zoo import nets
+from ae_zoo import _random, nets
 from ae_zoo.models import _checks
+from ae_zoo.models import registry
 from ae_zoo.models.registry import register
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
@@ -29,8 +30,20 @@ def reconstruction_error(x, logits, kind):
     return ops.mean(ops.reshape(err, (ops.shape(err)[0], -1)), axis=-1)
 
 
+_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+                 keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
+                 keras.layers.Conv3DTranspose, keras.layers.DepthwiseConv2D,
+                 keras.layers.SeparableConv2D)
+
+
 def _num_replicas():
     return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def _multi_worker():
+    strategy = tf.distribute.get_strategy()
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.extended._in_multi_worker_mode())
 
 
 def _first_tensor(x):
@@ -72,6 +85,11 @@ class Autoencoder(keras.Model):
     loss_terms = ("loss", "reconstruction_loss")
     default_architecture = "mlp"
 
+    @property
+    def registry_name(self):
+        """The name this model's class is registered under (``"vae"``), or None."""
+        return registry.name_of(type(self))
+
     def __init__(self, latent_dim=16, architecture=None, encoder=None, decoder=None,
                  input_shape=None, reconstruction_loss="bce", seed=None, **kwargs):
         network_options = {k: kwargs.pop(k) for k in list(kwargs) if k in nets.NETWORK_OPTIONS}
@@ -80,7 +98,8 @@ class Autoencoder(keras.Model):
             raise ValueError("Pass both `encoder` and `decoder`, or neither (and an `architecture`).")
         if encoder is not None and architecture is not None:
             raise ValueError("Pass either `architecture` or your own `encoder`/`decoder`, not both.")
-        if int(latent_dim) != latent_dim or int(latent_dim) < 1:
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
+                or latent_dim < 1:
             raise ValueError(f"`latent_dim` must be a positive integer, got {latent_dim!r}.")
         if reconstruction_loss not in RECONSTRUCTION_LOSSES:
             raise ValueError(
@@ -151,7 +170,7 @@ class Autoencoder(keras.Model):
         """Runs the encoder: returns (head output, side outputs for the decoder)."""
         inputs = x if condition is None else [x, condition]
         out = self.encoder(inputs, training=training)
-        if isinstance(out, dict):
+        if isinstance(out, dict) and "code" in out:
             side = dict(out)
             return side.pop("code"), side
         return out, {}
@@ -212,18 +231,21 @@ class Autoencoder(keras.Model):
         """The code of ``x``; with ``batch_size``, runs in batches and returns numpy."""
         if batch_size:
             return _batched(self.encode, x, batch_size)
+        self._check_concrete(x, self._input_shape, "x")
         return self._encoder_head(ops.convert_to_tensor(x), False)[0]
 
     def decode(self, z, batch_size=None):
         """The mean reconstruction decoded from codes ``z``."""
         if batch_size:
             return _batched(self.decode, z, batch_size)
+        self._check_concrete(z, None, "z")
         return self.output_mean(self._decoder_logits(ops.convert_to_tensor(z, "float32")))
 
     def reconstruct(self, x, batch_size=None):
         """``decode(encode(x))``, passing any pooling switches along."""
         if batch_size:
             return _batched(self.reconstruct, x, batch_size)
+        self._check_concrete(x, self._input_shape, "x")
         return self(ops.convert_to_tensor(x), training=False)
 
     def next_seed(self):
@@ -232,11 +254,7 @@ class Autoencoder(keras.Model):
         Under tf.distribute the replica id is folded in, so replicas draw
         different noise.
         """
-        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), 2**31 - 1), tf.int32)
-        context = tf.distribute.get_replica_context()
-        if context is not None and context.num_replicas_in_sync > 1:
-            seed = tf.random.experimental.stateless_fold_in(seed, context.replica_id_in_sync_group)
-        return seed
+        return _random.next_seed(self.seed_generator)
 
     # ---------------------------------------------------------------- training
     @property
@@ -253,7 +271,12 @@ class Autoencoder(keras.Model):
         batch = ops.cast(ops.shape(_first_tensor(x))[0], "float32")
         for name, tracker in self._trackers.items():
             tracker.update_state(losses[name], sample_weight=batch)
-        return {name: tracker.result() for name, tracker in self._trackers.items()}
+        results = {name: tracker.result() for name, tracker in self._trackers.items()}
+        if _multi_worker():
+            # Keras 3 averages per-replica results with strategy.reduce(MEAN, axis=0),
+            # which needs rank >= 1 under MultiWorkerMirroredStrategy (tensorflow#72388).
+            results = {name: ops.reshape(value, (1,)) for name, value in results.items()}
+        return results
 
     @staticmethod
     def _unpack(data):
@@ -271,13 +294,27 @@ class Autoencoder(keras.Model):
         loss = loss / ops.cast(_num_replicas(), loss.dtype)
         return (optimizer or self.optimizer).scale_loss(loss)
 
+    @property
+    def optimized_weights(self):
+        """The weights the model's optimizer updates (all trainable ones by default)."""
+        return self.trainable_weights
+
+    def _build_optimizer(self):
+        """Builds the optimizer on ``optimized_weights`` (before Keras builds it on all)."""
+        networks_built = all(net is not None and net.built for net in (self.encoder, self.decoder))
+        if getattr(self, "optimizer", None) is not None and not self.optimizer.built and self.built \
+                and networks_built:  # subclassed user networks have no weights until called
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.optimized_weights)
+
     def train_step(self, data):
         x, y = self._unpack(data)
         with tf.GradientTape() as tape:
             losses = self._total_losses(x, y, training=True)
             scaled = self.scale_loss(losses["loss"])
-        grads = tape.gradient(scaled, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        weights = self.optimized_weights  # after the forward pass: subclassed nets build lazily
+        grads = tape.gradient(scaled, weights)
+        self.optimizer.apply_gradients(zip(grads, weights))
         return self._update_trackers(losses, x)
 
     def test_step(self, data):
@@ -288,7 +325,7 @@ class Autoencoder(keras.Model):
         """Keras ``compile``; with no optimizer, Adam(1e-3). The loss is the model's own.
 
         ``jit_compile="auto"`` compiles the train step with XLA (also on CPU)
-        unless a layer does not support it or a tf.distribute strategy is active.
+        where that is faster (see :meth:`supports_xla`); ``True`` forces it.
         """
         if loss is not None:
             raise ValueError(
@@ -308,27 +345,52 @@ class Autoencoder(keras.Model):
         config = keras.saving.deserialize_keras_object(config)
         unused = ("loss", "metrics", "weighted_metrics", "loss_weights")
         self.compile(**{k: v for k, v in config.items() if k not in unused or v})
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
+        self._build_optimizer()
 
     def supports_xla(self):
-        """Whether the train step can be XLA-compiled here."""
+        """Whether ``compile(jit_compile="auto")`` XLA-compiles the train step here.
+
+        Yes, unless a layer does not support XLA, a tf.distribute strategy with
+        several replicas is active, or, on a machine without a GPU, the networks
+        have convolutions: XLA's CPU convolutions run about 2x slower than
+        TensorFlow's oneDNN kernels (``benchmarks/throughput.py``).
+        """
         if tf.distribute.has_strategy() and _num_replicas() > 1:
             return False
-        return all(getattr(layer, "supports_jit", True) for layer in self._flatten_layers())
+        layers = list(self._flatten_layers())
+        if not all(getattr(layer, "supports_jit", True) for layer in layers):
+            return False
+        if not tf.config.list_physical_devices("GPU"):
+            convolutional = self.architecture in ("conv", "conv_unpool") or any(
+                isinstance(layer, _CONVOLUTIONS) for layer in layers)
+            return not convolutional
+        return True
 
     # ------------------------------------------------------- input validation
     def check_inputs(self, x, y=None, what="x"):
-        """Raises a clear error for bad ``x`` before any training starts."""
+        """Raises a clear error for bad ``x`` (and a reconstruction target ``y``) before
+        any training starts."""
         value_range = (0.0, 1.0) if self.reconstruction_loss == "bce" else None
         _checks.check_inputs(x, self._input_shape, value_range, what)
+        if y is not None and np.shape(y) == np.shape(x):  # a target, as in fit(x_in, x_out)
+            _checks.check_inputs(y, self._input_shape, value_range, f"the target for {what}")
+
+    def _check_concrete(self, x, shape, what, value_range=None):
+        """Checks eager inputs of encode/decode/reconstruct; symbolic ones pass through."""
+        if isinstance(x, tf.Tensor) and not hasattr(x, "numpy"):
+            return
+        _checks.check_array(x, shape, value_range, what, allow_empty=True)
 
     def _check_validation(self, validation_data):
         if validation_data is None or isinstance(validation_data, tf.data.Dataset):
             if validation_data is not None:
                 self.check_inputs(validation_data, what="validation_data")
             return
-        vx, vy, _ = keras.utils.unpack_x_y_sample_weight(tuple(validation_data))
+        if isinstance(validation_data, list):
+            validation_data = tuple(validation_data)
+        vx, vy, vw = keras.utils.unpack_x_y_sample_weight(validation_data)
+        if vw is not None:
+            raise ValueError("ae_zoo models do not take sample weights (in `validation_data`).")
         self.check_inputs(vx, vy, what="validation_data")
 
     def _prepare(self, x, y=None):
@@ -342,13 +404,22 @@ class Autoencoder(keras.Model):
             self.build((None, *sample_shape[1:]))
         if not self.compiled:
             self.compile()
+        self._build_optimizer()
+
+    @staticmethod
+    def _reject_weights(kwargs):
+        for key in ("sample_weight", "class_weight"):
+            if kwargs.get(key) is not None:
+                raise ValueError(f"ae_zoo models do not take `{key}`: every example counts once.")
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        self._reject_weights(kwargs)
         self._prepare(x, y)
         self._check_validation(validation_data)
         return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._reject_weights(kwargs)
         self._prepare(x, y)
         return super().evaluate(x, y, *args, **kwargs)
 
@@ -357,6 +428,18 @@ class Autoencoder(keras.Model):
         return super().predict(x, *args, **kwargs)
 
     # ------------------------------------------------------------- saving
+    def _ensure_built(self):
+        if not self.built and self._input_shape is not None:
+            self.build((None, *self._input_shape))
+
+    def save(self, filepath, *args, **kwargs):
+        self._ensure_built()
+        return super().save(filepath, *args, **kwargs)
+
+    def save_weights(self, filepath, *args, **kwargs):
+        self._ensure_built()
+        return super().save_weights(filepath, *args, **kwargs)
+
     def _seed_states(self):
         """State variables of every SeedGenerator in the model (its own and its layers')."""
         states = []

@@ -7,7 +7,7 @@ from keras import ops
 
 from ae_zoo.models import _checks
 from ae_zoo.models.registry import register
-from ae_zoo.models.vae import VAE, _seed_range, prior_draws
+from ae_zoo.models.vae import VAE, _seed_range, prior_draws, tfd
 
 
 @register("cvae")
@@ -60,21 +60,26 @@ class ConditionalVAE(VAE):
 
     def predict_step(self, data):
         x, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if labels is None and isinstance(x, (tuple, list)) and len(x) == 2:
+            x, labels = x  # predict((x, labels)) arrives as a 1-tuple
         if labels is None:
             raise ValueError("ConditionalVAE.predict needs (x, labels).")
         return self((x, labels), training=False)
 
     def encode(self, x, labels, return_distribution=False):
         """The posterior mean of ``x`` given its labels; optionally ``(mean, scale)``."""
+        self._check_labels(labels)
         mean, log_var, _ = self.posterior_params(ops.convert_to_tensor(x), False, self.one_hot(labels))
         return (mean, ops.exp(0.5 * log_var)) if return_distribution else mean
 
     def decode(self, z, labels):
         """The mean image decoded from ``z`` under ``labels``."""
+        self._check_labels(labels)
         z = ops.convert_to_tensor(z, "float32")
         return self.output_mean(self._decoder_logits(self.decoder_input(z, self.one_hot(labels))))
 
     def reconstruct(self, x, labels):
+        self._check_labels(labels)
         return self((ops.convert_to_tensor(x), ops.convert_to_tensor(labels)), training=False)
 
     def generate(self, labels, seed=None):
@@ -95,6 +100,7 @@ class ConditionalVAE(VAE):
         if int(num_samples) < 1:
             raise ValueError(f"`num_samples` must be >= 1, got {num_samples}.")
         x, labels = np.asarray(x, dtype="float32"), np.asarray(labels)
+        self._check_labels(labels)
         out = []
         for i, start in enumerate(range(0, len(x), batch_size)):
             part = slice(start, start + batch_size)
@@ -104,12 +110,17 @@ class ConditionalVAE(VAE):
         return np.concatenate(out)
 
     def kl_per_dim(self, x, labels):
+        """KL(q(z_j|x, y) || N(0, 1)) per latent dimension j, averaged over ``x``."""
         mean, scale = self.encode(x, labels, return_distribution=True)
-        kl = 0.5 * (ops.square(scale) + ops.square(mean) - 2.0 * ops.log(scale) - 1.0)
+        kl = tfd.kl_divergence(tfd.Normal(mean, scale), tfd.Normal(0.0, 1.0))
         return ops.convert_to_numpy(ops.mean(kl, axis=0))
 
     # ------------------------------------------------------------- validation
     def _check_labels(self, labels, what="labels"):
+        """Raises for empty, non-integer or out-of-range labels (concrete values only:
+        symbolic tensors, e.g. in an exported graph, are not checked)."""
+        if isinstance(labels, tf.Tensor) and not hasattr(labels, "numpy"):
+            return
         labels = np.asarray(labels)
         if labels.size == 0:
             raise ValueError(f"`{what}` is empty.")
@@ -127,8 +138,11 @@ class ConditionalVAE(VAE):
             if not isinstance(x.element_spec, (tuple, list)) or len(x.element_spec) < 2:
                 raise ValueError("ConditionalVAE needs a dataset of (x, labels) pairs.")
             super().check_inputs(x.map(lambda a, *rest: a), what=what)
-            for batch in x.take(1):
-                self._check_labels(batch[1].numpy(), what=f"labels in {what}")
+            labels = x.map(lambda a, b, *rest: b)
+            if labels.cardinality() == tf.data.INFINITE_CARDINALITY:
+                labels = labels.take(1)  # an endless stream: check what can be checked
+            for batch in labels:
+                self._check_labels(batch.numpy(), what=f"labels in {what}")
             return
         if isinstance(x, (tuple, list)) and len(x) == 2 and y is None:
             x, y = x

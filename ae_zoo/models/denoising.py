@@ -28,7 +28,9 @@ class DenoisingAutoencoder(Autoencoder):
             corruption = keras.saving.deserialize_keras_object(corruption)
         if not isinstance(corruption, keras.layers.Layer):
             seed = None if self.seed is None else self.seed + 1
-            corruption = make_corruption(corruption, noise_level, seed=seed)
+            # Clipping to [0, 1] suits [0, 1] data (BCE); MSE data may have any range.
+            corruption = make_corruption(corruption, noise_level, seed=seed,
+                                         clip=self.reconstruction_loss == "bce")
         self.corruption = corruption
         self.noise_level = noise_level
 

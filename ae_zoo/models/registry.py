@@ -10,7 +10,6 @@ def register(name):
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise ValueError(f"A model is already registered as {name!r}.")
         _REGISTRY[name] = cls
-        cls.registry_name = name
         return cls
 
     return decorate
@@ -19,6 +18,14 @@ def register(name):
 def names():
     """The registered model names, sorted."""
     return sorted(_REGISTRY)
+
+
+def name_of(cls):
+    """The name ``cls`` itself is registered under, or None (subclasses do not inherit it)."""
+    for name, registered in _REGISTRY.items():
+        if registered is cls:
+            return name
+    return None
 
 
 def get(name):

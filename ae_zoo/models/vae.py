@@ -71,14 +71,17 @@ class VAE(Autoencoder):
     """
 
     loss_terms = ("loss", "reconstruction_loss", "kl", "elbo")
+    #: Whether ``beta`` weighs the KL term (what :class:`BetaSchedule` schedules).
+    beta_is_kl_weight = True
 
     def __init__(self, beta=1.0, likelihood="bernoulli", scale="learned", **kwargs):
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"Unknown likelihood {likelihood!r}; expected one of {', '.join(LIKELIHOODS)}.")
-        if float(beta) < 0:
-            raise ValueError(f"`beta` must be >= 0, got {beta}.")
-        if scale != "learned" and not float(scale) > 0:
-            raise ValueError(f"`scale` must be a positive float or 'learned', got {scale!r}.")
+        if not (isinstance(beta, (int, float)) and np.isfinite(beta) and beta >= 0):
+            raise ValueError(f"`beta` must be a finite number >= 0, got {beta!r}.")
+        if scale != "learned" and not (isinstance(scale, (int, float)) and np.isfinite(scale)
+                                       and scale > 0):
+            raise ValueError(f"`scale` must be a finite number > 0 or 'learned', got {scale!r}.")
         kwargs.pop("reconstruction_loss", None)
         super().__init__(reconstruction_loss="bce" if likelihood == "bernoulli" else "mse", **kwargs)
         self.likelihood = likelihood
@@ -180,6 +183,7 @@ class VAE(Autoencoder):
                 return tuple(np.concatenate([ops.convert_to_numpy(p[k]) for p in parts])
                              for k in range(2))
             return super().encode(x, batch_size)
+        self._check_concrete(x, self.example_shape, "x")
         mean, log_var, _ = self.posterior_params(ops.convert_to_tensor(x))
         if return_distribution:
             return mean, ops.exp(0.5 * log_var)
