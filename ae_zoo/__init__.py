@@ -20,6 +20,8 @@ from ae_zoo.models import (  # noqa: E402
     SparseAutoencoder,
     create,
 )
+from ae_zoo import export  # noqa: E402
+from ae_zoo.export import export_saved_model, load_pretrained  # noqa: E402
 
 __all__ = [
     "VAE",
@@ -31,6 +33,9 @@ __all__ = [
     "SparseAutoencoder",
     "create",
     "data",
+    "export",
+    "export_saved_model",
+    "load_pretrained",
     "layers",
     "models",
     "nets",

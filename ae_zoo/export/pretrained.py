@@ -1,0 +1,293 @@
+"""``load_pretrained(name)``: the SavedModels of the zoo, with numpy in and numpy out.
+
+The zoo is the top-level ``saved_models/`` folder of the repository, shipped inside
+the package as ``ae_zoo/_pretrained`` by ``pip install .`` (editable installs read
+the repository folder itself). Each model folder holds numeric versions in the TF
+Serving layout and a card:
+
+    saved_models/vae_mnist5k/
+        card.json  README.md
+        1/saved_model.pb  1/variables/  1/assets.extra/tf_serving_warmup_requests
+
+``AE_ZOO_SAVED_MODELS=/some/dir`` points the loader at another zoo.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from ae_zoo.export.saved_model import numeric_versions, signature_specs
+
+ENV_VAR = "AE_ZOO_SAVED_MODELS"
+CARD = "card.json"
+
+
+def zoo_dir():
+    """The directory the zoo's names resolve in, or None if there is none.
+
+    In order: ``$AE_ZOO_SAVED_MODELS``; the installed package data
+    (``ae_zoo/_pretrained``); the repository's ``saved_models/`` beside the
+    ``ae_zoo`` package (source checkouts and ``pip install -e .``).
+    """
+    if os.environ.get(ENV_VAR):
+        return os.environ[ENV_VAR]
+    import importlib.util
+
+    import ae_zoo
+
+    package_dir = os.path.dirname(os.path.abspath(ae_zoo.__file__))
+    candidates = []
+    try:
+        spec = importlib.util.find_spec("ae_zoo._pretrained")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        candidates.extend(spec.submodule_search_locations)
+    candidates += [os.path.join(package_dir, "_pretrained"),
+                   os.path.join(os.path.dirname(package_dir), "saved_models")]
+    for candidate in candidates:
+        if os.path.isdir(candidate):
+            return candidate
+    return None
+
+
+def available(directory=None):
+    """The names of the model folders in the zoo, sorted (hidden and ``_`` names skipped)."""
+    directory = zoo_dir() if directory is None else directory
+    if not directory or not os.path.isdir(directory):
+        return []
+    return sorted(n for n in os.listdir(directory)
+                  if os.path.isdir(os.path.join(directory, n)) and not n.startswith((".", "_")))
+
+
+def resolve(name_or_path, version=None, require_card=True):
+    """``(model folder, version directory, version)`` for a zoo name or a path.
+
+    A path may be a model folder (its highest numeric version is used) or one
+    version directory. Raises ValueError for unknown names, FileNotFoundError
+    naming what is missing from an incomplete folder.
+    """
+    name_or_path = os.fspath(name_or_path)
+    looks_like_path = (os.sep in name_or_path or bool(os.altsep and os.altsep in name_or_path)
+                       or name_or_path.startswith("."))
+    names = [] if looks_like_path else available()
+    if name_or_path in names:  # zoo names win over a same-named folder in the cwd
+        folder = os.path.join(zoo_dir(), name_or_path)
+    elif os.path.isdir(name_or_path):
+        folder = os.path.abspath(name_or_path)
+    elif looks_like_path:
+        raise FileNotFoundError(f"No model folder at {name_or_path!r}.")
+    else:
+        where = zoo_dir()
+        listing = ", ".join(names) if names else f"none (the zoo {where or 'saved_models/'} is empty)"
+        raise ValueError(f"Unknown pretrained model {name_or_path!r}; available: {listing}.")
+
+    if os.path.isfile(os.path.join(folder, "saved_model.pb")) and os.path.basename(folder).isdigit():
+        version_dir, folder = folder, os.path.dirname(folder)  # a version directory was given
+        version = int(os.path.basename(version_dir))
+    else:
+        versions = numeric_versions(folder)
+        if version is None:
+            if not versions:
+                raise FileNotFoundError(
+                    f"{folder} has no numeric version directory (expected e.g. {folder}/1/ "
+                    "holding saved_model.pb and variables/).")
+            version = versions[-1]
+        elif int(version) not in versions:
+            raise FileNotFoundError(f"{folder} has no version {version}; it has {versions or 'none'}.")
+        version_dir = os.path.join(folder, str(int(version)))
+
+    missing = []
+    if not os.path.isfile(os.path.join(version_dir, "saved_model.pb")):
+        missing.append(f"{version_dir}/saved_model.pb")
+    if not os.path.isfile(os.path.join(version_dir, "variables", "variables.index")):
+        missing.append(f"{version_dir}/variables/ (variables.index and data shards)")
+    if require_card and not os.path.isfile(os.path.join(folder, CARD)):
+        missing.append(f"{folder}/{CARD} (written by `ae-zoo export`)")
+    if missing:
+        raise FileNotFoundError(f"Incomplete model folder {folder}: missing " + "; ".join(missing) + ".")
+    return folder, version_dir, int(version)
+
+
+def read_card(folder, required=True):
+    """The parsed ``card.json`` of a model folder ({} when absent and not required)."""
+    path = os.path.join(folder, CARD)
+    if not os.path.isfile(path):
+        if required:
+            raise FileNotFoundError(f"{folder} has no {CARD}.")
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            card = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"Corrupted {path}: {err}") from err
+    if not isinstance(card, dict):
+        raise ValueError(f"Corrupted {path}: expected a JSON object, got {type(card).__name__}.")
+    return card
+
+
+def load_pretrained(name_or_path, version=None, require_card=True):
+    """Loads a pretrained SavedModel by zoo name (``"vae_mnist5k"``) or path.
+
+    Returns a :class:`PretrainedModel` with ``encode``, ``decode``, ``reconstruct``
+    (and ``sample`` for the VAE family, ``generate`` and ``sample`` for the
+    conditional VAE), ``signatures``, ``signature_specs``, ``card`` and ``path``.
+    Inputs and outputs are numpy arrays; large inputs run in batches.
+
+    Example:
+        >>> import ae_zoo
+        >>> vae = ae_zoo.load_pretrained("vae_mnist5k")
+        >>> images = vae.sample(16, seed=0)          # (16, 28, 28, 1)
+        >>> codes = vae.encode(test_images)          # posterior means
+        >>> vae.card["metrics"]["test_reconstruction_mse"]
+    """
+    import tensorflow as tf
+
+    folder, version_dir, version = resolve(name_or_path, version, require_card)
+    card = read_card(folder, required=require_card)
+    try:
+        specs = signature_specs(version_dir)
+        loaded = tf.saved_model.load(version_dir)
+    except Exception as err:  # noqa: BLE001  (a corrupted protobuf or variables)
+        raise ValueError(f"Could not load the SavedModel in {version_dir}: {err}") from err
+    signatures = dict(loaded.signatures)
+    for needed in ("encode", "decode", "reconstruct"):
+        if needed not in signatures:
+            raise ValueError(f"{version_dir} has no {needed!r} signature; it has {sorted(signatures)}. "
+                             "Export it with ae_zoo.export_saved_model.")
+    cls = PretrainedModel
+    if "generate" in signatures:
+        cls = PretrainedConditionalVAE
+    elif "sample" in signatures:
+        cls = PretrainedVAE
+    return cls(loaded, signatures, specs, card, version_dir, version)
+
+
+class PretrainedModel:
+    """An exported ae_zoo model: numpy in, numpy out.
+
+    Attributes:
+        path: the version directory that was loaded; ``version`` its number.
+        card: the model card (dict from ``card.json``).
+        signatures: ``{name: concrete function}`` (call with keyword tensors).
+        signature_specs: ``{name: {"inputs": ..., "outputs": ...}}`` with shapes and dtypes.
+        example_shape, latent_dim: one image's shape and the code size.
+    """
+
+    conditional = False
+
+    def __init__(self, loaded, signatures, specs, card, path, version):
+        self._loaded = loaded  # keeps the variables alive
+        self.signatures = signatures
+        self.signature_specs = specs
+        self.card = card
+        self.path = path
+        self.version = version
+        self.example_shape = tuple(specs["reconstruct"]["inputs"]["x"]["shape"][1:])
+        self.latent_dim = int(specs["decode"]["inputs"]["z"]["shape"][1])
+
+    @property
+    def name(self):
+        return self.card.get("name") or os.path.basename(os.path.dirname(self.path))
+
+    def __repr__(self):
+        return (f"<{type(self).__name__} {self.name!r} v{self.version}: "
+                f"signatures {', '.join(sorted(self.signatures))}>")
+
+    def _run(self, signature, batch_size=256, **inputs):
+        """Calls ``signature`` on numpy ``inputs`` in batches; returns ``{output: numpy}``."""
+        import tensorflow as tf
+
+        spec = self.signature_specs[signature]["inputs"]
+        if set(inputs) != set(spec):
+            raise TypeError(f"{signature!r} takes inputs {sorted(spec)}, got {sorted(inputs)}.")
+        arrays = {}
+        for name, value in inputs.items():
+            array = np.asarray(value)
+            if spec[name]["dtype"] == "int64":
+                if array.size and not np.all(np.equal(np.mod(array, 1), 0)):
+                    raise TypeError(f"`{name}` must hold integers, got {array.dtype}.")
+                array = array.astype("int64").reshape(-1)
+            else:
+                array = array.astype(spec[name]["dtype"])
+                expected = tuple(spec[name]["shape"][1:])
+                if array.ndim == len(expected):
+                    array = array[None]  # one example
+                if tuple(array.shape[1:]) != expected:
+                    raise ValueError(f"`{name}` must have shape (batch, {', '.join(map(str, expected))}), "
+                                     f"got {array.shape}.")
+            arrays[name] = array
+        sizes = {len(a) for a in arrays.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"Inputs of {signature!r} have different batch sizes: "
+                             f"{ {k: len(v) for k, v in arrays.items()} }.")
+        n = sizes.pop()
+        fn = self.signatures[signature]
+        parts = []
+        for start in range(0, max(n, 1), int(batch_size)):
+            batch = {k: tf.constant(v[start:start + int(batch_size)]) for k, v in arrays.items()}
+            parts.append({k: t.numpy() for k, t in fn(**batch).items()})
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def encode(self, x, batch_size=256, return_all=False):
+        """The code of ``x`` (the posterior mean for the VAE family); with
+        ``return_all``, the dict with ``code`` (and ``z_mean``, ``z_log_var``)."""
+        out = self._run("encode", batch_size, x=x)
+        return out if return_all else out["code"]
+
+    def decode(self, z, batch_size=256):
+        """The mean images decoded from codes ``z``."""
+        return self._run("decode", batch_size, z=z)["reconstruction"]
+
+    def reconstruct(self, x, batch_size=256):
+        """``decode(encode(x))``: the mean reconstruction of ``x``."""
+        return self._run("reconstruct", batch_size, x=x)["reconstruction"]
+
+
+def _seeds(num, seed):
+    if seed is None:
+        seed = int(np.random.randint(0, 2**31 - 1 - num))
+    return np.arange(num, dtype="int64") + int(seed)
+
+
+class PretrainedVAE(PretrainedModel):
+    """A VAE-family SavedModel: also ``sample``."""
+
+    def sample(self, num_samples, seed=None, batch_size=256):
+        """``num_samples`` images from z ~ N(0, I); image ``i`` from seed ``seed + i``
+        (the same images as the in-memory model's ``sample(num_samples, seed)``)."""
+        return self._run("sample", batch_size, seed=_seeds(int(num_samples), seed))["image"]
+
+
+class PretrainedConditionalVAE(PretrainedModel):
+    """A conditional-VAE SavedModel: methods take labels; ``generate`` and ``sample``."""
+
+    conditional = True
+
+    @property
+    def num_classes(self):
+        return self.card.get("num_classes")
+
+    def encode(self, x, labels, batch_size=256, return_all=False):
+        out = self._run("encode", batch_size, x=x, label=labels)
+        return out if return_all else out["code"]
+
+    def decode(self, z, labels, batch_size=256):
+        return self._run("decode", batch_size, z=z, label=labels)["reconstruction"]
+
+    def reconstruct(self, x, labels, batch_size=256):
+        return self._run("reconstruct", batch_size, x=x, label=labels)["reconstruction"]
+
+    def generate(self, labels, seed=None, batch_size=256):
+        """One image per label from z ~ N(0, I); image ``i`` from seed ``seed + i``."""
+        labels = np.asarray(labels).reshape(-1)
+        return self._run("generate", batch_size, label=labels, seed=_seeds(len(labels), seed))["image"]
+
+    def sample(self, num_samples, seed=None, labels=None, batch_size=256):
+        """``num_samples`` images; labels cycle through the classes unless given."""
+        if labels is None:
+            if not self.num_classes:
+                raise ValueError("The card has no num_classes; pass `labels` (or use generate).")
+            labels = np.arange(int(num_samples)) % int(self.num_classes)
+        return self.generate(labels, seed, batch_size)
