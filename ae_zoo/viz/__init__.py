@@ -1,5 +1,32 @@
-"""Figures of inputs, reconstructions, samples and latent spaces (matplotlib, Agg)."""
+"""Figures of inputs, reconstructions, samples and latent spaces (matplotlib, Agg),
+and a Keras callback that logs them to TensorBoard."""
 
 from ae_zoo.viz.figures import image_grid, reconstruction_grid, save_figure
+from ae_zoo.viz.latent import (
+    interpolation_figure,
+    latent_range_figure,
+    latent_scatter,
+    manifold_figure,
+    manifold_values,
+    project_codes,
+    samples_grid,
+    traversal_figure,
+)
+from ae_zoo.viz.tensorboard import FigureLogger, render_figure, write_png_summary
 
-__all__ = ["image_grid", "reconstruction_grid", "save_figure"]
+__all__ = [
+    "FigureLogger",
+    "image_grid",
+    "interpolation_figure",
+    "latent_range_figure",
+    "latent_scatter",
+    "manifold_figure",
+    "manifold_values",
+    "project_codes",
+    "reconstruction_grid",
+    "render_figure",
+    "samples_grid",
+    "save_figure",
+    "traversal_figure",
+    "write_png_summary",
+]
