@@ -91,6 +91,8 @@ SCHEMA = {
     "data": {
         "name": Field(str, "mnist5k"),
         "data_dir": Field(str),
+        "train_split": Field(str, "train", doc="split to train on (TFDS slicing allowed)"),
+        "test_split": Field(str, "test", doc="split to validate and evaluate on"),
         "options": Field(dict, {}, doc="keyword options of ae_zoo.data.load"),
     },
     "training": {
@@ -146,6 +148,7 @@ SCHEMA = {
             "warmup_steps": _positive_int(1000),
             "cycles": _positive_int(),
             "ratio": Field(float, 0.5, minimum=0.0, maximum=1.0, exclusive_minimum=True),
+            "update": Field(str, "batch", choices=("batch", "epoch")),
         }),
     },
     "export": _optional_section({
@@ -153,6 +156,8 @@ SCHEMA = {
         "version": _positive_int(),
     }),
     "out": Field(str, doc="run directory (default runs/<recipe name>)"),
+    "tuning": Field(dict, doc="ae-zoo tune's search space: hyperparameter -> spec "
+                              "(see ae_zoo.tuning.spaces); ignored by ae-zoo train"),
 }
 
 
@@ -294,11 +299,15 @@ def load(path, overrides=()):
 
 
 def recipe_dir():
-    """The folder of shipped recipes (the repository's ``recipes/`` or the installed copy)."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for candidate in (os.path.join(os.path.dirname(here), "recipes"), os.path.join(here, "recipes")):
-        if os.path.isdir(candidate):
-            return candidate
+    """The folder of shipped recipes: the installed copy (``ae_zoo/recipes``) or, in a
+    source checkout, the repository's ``recipes/`` beside ``setup.py``."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    installed = os.path.join(package, "recipes")
+    if os.path.isdir(installed):
+        return installed
+    root = os.path.dirname(package)
+    if os.path.exists(os.path.join(root, "setup.py")) and os.path.isdir(os.path.join(root, "recipes")):
+        return os.path.join(root, "recipes")
     return None
 
 

@@ -9,9 +9,11 @@ complete. An interrupted run resumes from its last finished epoch (``backup/``, 
 """
 
 import contextlib
+import inspect
 import math
 import os
 import platform
+import shutil
 import time
 
 import keras
@@ -47,6 +49,8 @@ def build_model(name, train_set, latent_dim=None, seed=0, architecture=None, **o
     for key in ("hidden_units", "filters", "dense_units", "kernel_size", "strides", "pool_size"):
         if isinstance(kwargs.get(key), list):  # YAML lists -> tuples, as the builders document
             kwargs[key] = tuple(kwargs[key])
+    if "dataset_size" in inspect.signature(cls.__init__).parameters:
+        kwargs.setdefault("dataset_size", len(train_set))  # beta-TCVAE's estimator needs N
     if issubclass(cls, model_lib.ConditionalVAE):
         if train_set.y is None:
             raise ValueError(f"Model {name!r} needs class labels; dataset {train_set.name!r} has none.")
@@ -81,12 +85,27 @@ def make_optimizer(config, total_steps):
 
 
 def make_strategy(name):
-    """``tf.distribute`` strategy for ``training.strategy`` (None: the default strategy)."""
+    """``tf.distribute`` strategy for ``training.strategy`` (None: the default strategy).
+
+    ``mirrored``: every local GPU (or the CPU); ``multiworker``: the cluster in the
+    ``TF_CONFIG`` environment variable, one process per machine.
+    """
     if name in (None, "default"):
         return None
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def worker_role(strategy):
+    """``(is_chief, task_id)`` of this process in a multi-worker cluster (chief alone: True)."""
+    resolver = getattr(strategy, "cluster_resolver", None) if strategy else None
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True, 0
+    task_type, task_id = resolver.task_type, resolver.task_id
+    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0
+                                        and "chief" not in resolver.cluster_spec().as_dict())
+    return is_chief, int(task_id or 0)
 
 
 @contextlib.contextmanager
@@ -101,14 +120,12 @@ def dtype_policy(name):
         keras.config.set_dtype_policy(previous)
 
 
-def resolve_steps_per_execution(value, steps_per_epoch):
-    """``auto``: several steps per call to the compiled function, a divisor of the epoch."""
+def resolve_steps_per_execution(value, steps_per_epoch, auto=16):
+    """``auto``: up to 16 steps per call of the compiled function (Keras runs a partial
+    last execution when the epoch does not divide evenly)."""
     if value != "auto":
         return int(value)
-    for candidate in (16, 12, 10, 8, 6, 5, 4, 3, 2):
-        if steps_per_epoch % candidate == 0:
-            return candidate
-    return 1
+    return max(1, min(auto, steps_per_epoch))
 
 
 def evaluate_model(model, test_set, batch_size=128, iwae_samples=50, iwae_examples=1000):
@@ -143,13 +160,17 @@ def reconstruction_figure(model, test_set, path, n=10):
         recon = model.reconstruct(corrupted)
     else:
         recon = model.reconstruct(x)
-    title = f"{getattr(model, 'registry_name', type(model).__name__)} on {test_set.name}"
+    title = f"{model.registry_name or type(model).__name__} on {test_set.name}"
     return reconstruction_grid(x, np.asarray(recon), corrupted=corrupted, n=n, title=title, path=path)
 
 
 def _callbacks(recipe, model, out, test_set, resuming):
     cfg = recipe["callbacks"]
     result = []
+    if cfg["beta_schedule"]:  # first, so the loggers after it see the epoch's beta
+        from ae_zoo.training.schedules import BetaSchedule
+
+        result.append(BetaSchedule(**{k: v for k, v in cfg["beta_schedule"].items() if v is not None}))
     if cfg["backup"]:
         result.append(keras.callbacks.BackupAndRestore(os.path.join(out, "backup")))
     if cfg["csv_log"]:
@@ -172,10 +193,6 @@ def _callbacks(recipe, model, out, test_set, resuming):
             labels = test_set.y[:16] if is_conditional(model) else None
             result.append(FigureLogger(log_dir, test_set.x[:16], labels=labels,
                                        every_n_epochs=cfg["tensorboard"]["every_n_epochs"]))
-    if cfg["beta_schedule"]:
-        from ae_zoo.training.schedules import BetaSchedule
-
-        result.append(BetaSchedule(**{k: v for k, v in cfg["beta_schedule"].items() if v is not None}))
     return result
 
 
@@ -193,8 +210,8 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
     data_kwargs = dict(data_cfg["options"])
     if data_cfg["data_dir"]:
         data_kwargs["data_dir"] = data_cfg["data_dir"]
-    train_set = data_lib.load(data_cfg["name"], "train", **data_kwargs)
-    test_set = data_lib.load(data_cfg["name"], "test", **data_kwargs)
+    train_set = data_lib.load(data_cfg["name"], data_cfg["train_split"], **data_kwargs)
+    test_set = data_lib.load(data_cfg["name"], data_cfg["test_split"], **data_kwargs)
 
     strategy = make_strategy(training["strategy"])
     with (strategy.scope() if strategy else contextlib.nullcontext()):
@@ -218,6 +235,10 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
                       steps_per_execution=resolve_steps_per_execution(
                           training["steps_per_execution"], pipeline.steps_per_epoch))
 
+    is_chief, task_id = worker_role(strategy)
+    if not is_chief:
+        # Every worker runs the same program; only the chief's files are the run's.
+        out = os.path.join(out, f".worker-{task_id}")
     os.makedirs(out, exist_ok=True)
     resuming = os.path.isdir(os.path.join(out, "backup"))
     if not resuming and os.path.exists(os.path.join(out, ".history.csv.partial")):
@@ -250,6 +271,8 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
         export_dir = os.path.join(out, recipe["export"]["dir"])  # relative: inside the run
         metrics["export_path"] = export_saved_model(model, export_dir,
                                                     version=recipe["export"]["version"])
+    if not is_chief:
+        shutil.rmtree(out, ignore_errors=True)  # a worker's copy of the chief's files
     return {"model": model, "history": history.history, "metrics": metrics, "out": out,
             "recipe": recipe}
 
