@@ -1,0 +1,12 @@
+"""Evaluation: latent statistics, interpolation and traversal; disentanglement metrics."""
+
+from ae_zoo.evaluation.latent import (
+    code_summary,
+    decode_codes,
+    interpolate,
+    latent_codes,
+    latent_path,
+    latent_stats,
+    traversal_grid_images,
+    traverse,
+)
