@@ -39,6 +39,7 @@ setup(
         "mlxtend",
         "pyyaml",
         "importlib_resources",  # tensorflow-datasets needs it to prepare data but does not declare it
+        "tensorboard>=2.21",  # TensorBoard callbacks and keras-tuner trials need it; TF 2.21 no longer pulls it in
         "numpy",
     ],
     extras_require={

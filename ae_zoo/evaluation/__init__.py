@@ -10,3 +10,14 @@ from ae_zoo.evaluation.latent import (
     traversal_grid_images,
     traverse,
 )
+from ae_zoo.evaluation.disentanglement import (
+    METRICS,
+    beta_vae_score,
+    compute_all,
+    dci,
+    factor_vae_score,
+    mig,
+    modularity_explicitness,
+    sap,
+    unsupervised_scores,
+)
