@@ -61,6 +61,28 @@ def cmd_train(args):
     return 0
 
 
+def cmd_tune(args):
+    from ae_zoo.tuning.search import load_raw, tune
+
+    command = " ".join(["ae-zoo", *map(shlex.quote, args.argv)])
+    overrides = list(args.set)
+    if args.xla:
+        overrides.append((["training", "jit_compile"], {"on": True, "off": False, "auto": "auto"}[args.xla]))
+    recipe = load_raw(args.recipe, overrides)
+    result = tune(recipe, tuner=args.tuner, max_trials=args.max_trials, epochs=args.epochs,
+                  objective=args.objective, out=args.out, export=args.export,
+                  overwrite=args.overwrite, validation_split=args.validation_split,
+                  retrain=not args.no_retrain, verbose=args.verbose, command=command)
+    print(f"\nBest trial {result['best_trial']} of {len(result['trials'])}: "
+          f"{result['objective'].name} = {result['best_score']:.4f}; recipe {result['best_recipe']}")
+    if "run" in result:
+        metrics = result["run"]["metrics"]
+        print(f"Retrained in {result['run']['out']}/; exported to {result['export_path']}")
+        for key in sorted(k for k in metrics if k.startswith("test_")):
+            print(f"  {key:<28} {metrics[key]:.4f}")
+    return 0
+
+
 def cmd_export(args):
     from ae_zoo.export.card import export_run
 
@@ -110,6 +132,38 @@ def build_parser():
                    help="XLA-compile the train step (auto: on unless unsupported)")
     p.add_argument("--out", default=None, help="run directory (default: runs/MODEL_DATASET)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("tune", help="search a recipe's hyperparameters with keras-tuner; "
+                                    "write the best as a recipe, retrain and export it")
+    p.add_argument("--recipe", required=True, help="a recipe YAML file (recipes/NAME.yaml); its "
+                   "optional `tuning:` section overrides the default search space")
+    p.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random")
+    p.add_argument("--max-trials", type=int, default=10,
+                   help="number of trials (hyperband: at most this many)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs per trial, hyperband's max epochs (default: the recipe's)")
+    p.add_argument("--objective", default=None,
+                   help="metric to optimize, e.g. val_loss, val_reconstruction_loss, val_elbo "
+                        "(default: val_elbo for the VAE family, val_reconstruction_loss for "
+                        "sparse_ae, else val_loss)")
+    p.add_argument("--validation-split", type=float, default=0.1,
+                   help="fraction of the train split the trials are scored on (the test split "
+                        "is kept for the final evaluation)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe key, e.g. --set training.batch_size=64 (repeatable)")
+    p.add_argument("--xla", choices=("auto", "on", "off"), default=None,
+                   help="XLA-compile the train step (default: the recipe's)")
+    p.add_argument("--out", default=None,
+                   help="search directory (default: runs/NAME_tune); rerun to resume")
+    p.add_argument("--overwrite", action="store_true", help="start the search over")
+    p.add_argument("--export", default=None, metavar="DIR",
+                   help="export the retrained best model with its card to DIR, e.g. "
+                        "saved_models/NAME (default: the recipe's export section)")
+    p.add_argument("--no-retrain", action="store_true",
+                   help="stop after writing the best recipe")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                   help="0 quiet, 1 trial summaries and one line per epoch, 2 progress bars")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("export", help="export a trained run as a TF Serving SavedModel with its card")
     p.add_argument("run", metavar="RUN_DIR", help="run directory of `ae-zoo train` (or a .keras file)")

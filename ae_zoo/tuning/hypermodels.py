@@ -1,0 +1,276 @@
+"""keras-tuner HyperModels for every ae_zoo model, and the objectives to search them by.
+
+One class serves every registered model: :class:`AutoencoderHyperModel` declares the
+model family's search space (:mod:`ae_zoo.tuning.spaces`) on the trial's
+``HyperParameters``, builds the model with those values and compiles it with its own
+loss (``model.compile``) and the trial's learning rate::
+
+    >>> from ae_zoo.tuning import AutoencoderHyperModel, RandomSearch, make_objective
+    >>> hypermodel = AutoencoderHyperModel("beta_vae", input_shape=(28, 28, 1))
+    >>> tuner = RandomSearch(hypermodel, objective=make_objective("val_elbo"), max_trials=10,
+    ...                      directory="runs", project_name="bvae")
+    >>> tuner.search(x_train, validation_data=(x_val,), epochs=5)
+    >>> model = hypermodel.build(tuner.get_best_hyperparameters()[0])
+
+(``ae_zoo.tuning.RandomSearch`` is ``keras_tuner.RandomSearch`` made to run without the
+``tensorboard`` package, which TensorFlow 2.21 no longer installs; see
+:mod:`ae_zoo.tuning.tuners`.)
+
+``fit`` takes numpy arrays (``x``; ``x, labels`` for the conditional VAE) and trains on
+the same seeded, epoch-keyed pipeline as ``ae-zoo train``; datasets pass through to
+``model.fit`` unchanged.
+"""
+
+import keras
+import keras_tuner
+import numpy as np
+
+from ae_zoo import models as model_lib
+from ae_zoo.training import recipes as recipe_lib
+from ae_zoo.training.pipeline import ArrayPipeline
+from ae_zoo.tuning import spaces
+
+#: Metric -> direction for the tracked terms whose better value is the larger one.
+MAXIMIZED = {"elbo": "max"}
+#: Tracked terms that measure a helper (FactorVAE's discriminator) or a schedule, not the model.
+NOT_OBJECTIVES = ("capacity", "discriminator_loss", "discriminator_accuracy")
+
+
+# --------------------------------------------------------------- objectives
+def objective_names(model_name=None):
+    """The objectives ``model_name`` can be searched by: its tracked terms, with ``val_`` first.
+
+    Keras logs every tracker of the model's ``metrics`` under its name and, on the
+    validation data, with a ``val_`` prefix. Without a model: every model's.
+    """
+    names = model_lib.names() if model_name is None else [model_name]
+    terms = []
+    for name in names:
+        terms += [t for t in model_lib.get(name).loss_terms
+                  if t not in NOT_OBJECTIVES and t not in terms]
+    return [f"val_{t}" for t in terms] + terms
+
+
+def objective_direction(name):
+    """``"max"`` for the ELBO, ``"min"`` for every loss term."""
+    term = name[4:] if name.startswith("val_") else name
+    return MAXIMIZED.get(term, "min")
+
+
+def make_objective(name="val_loss", model_name=None):
+    """``keras_tuner.Objective(name, direction)`` with the direction of the term.
+
+    Raises ``ValueError`` for a name the model does not log (listing the ones it does).
+    """
+    if isinstance(name, keras_tuner.Objective):
+        name = name.name
+    valid = objective_names(model_name)
+    if name not in valid:
+        whose = f"{model_name} logs" if model_name else "the models log"
+        raise ValueError(f"Unknown objective {name!r}; {whose}: {', '.join(valid)}.")
+    return keras_tuner.Objective(name, direction=objective_direction(name))
+
+
+def default_objective(model_name):
+    """The objective a search of ``model_name`` uses when none is given.
+
+    A loss whose terms are weighted by the searched hyperparameters is not comparable
+    across trials (a smaller beta or sparsity weight lowers it by itself). So: the VAE
+    family maximizes ``val_elbo`` (-(reconstruction + KL), unweighted); the sparse
+    autoencoder minimizes ``val_reconstruction_loss``; the others ``val_loss`` (their
+    reconstruction error; the denoising autoencoder's on clean validation inputs).
+    """
+    cls = model_lib.get(model_name)
+    if issubclass(cls, model_lib.VAE):
+        return make_objective("val_elbo", model_name)
+    if issubclass(cls, model_lib.SparseAutoencoder):
+        return make_objective("val_reconstruction_loss", model_name)
+    return make_objective("val_loss", model_name)
+
+
+# --------------------------------------------------------------- hypermodel
+class AutoencoderHyperModel(keras_tuner.HyperModel):
+    """A ``keras_tuner.HyperModel`` for the registered model ``model_name``.
+
+    ``build(hp)`` declares the search space on ``hp`` (the family's default
+    :func:`~ae_zoo.tuning.spaces.default_search_space`, centred on the base values,
+    with ``search_space`` merged over it as a recipe's ``tuning:`` is) and returns the
+    model built with the trial's values, compiled by its own ``compile`` with the
+    trial's learning rate. ``fit(hp, model, x, [labels], validation_data=..., ...)``
+    trains it.
+
+    Args:
+        model_name: a registered model (``ae_zoo.models.names()``).
+        input_shape: the example shape, e.g. ``(28, 28, 1)``.
+        base_options: the model's other keyword arguments (network options such as
+            ``hidden_units`` included); the searched values override them.
+        num_classes: the conditional VAE's number of classes.
+        search_space: ``{name: spec}`` merged over the default space (``null``
+            removes a name); see :mod:`ae_zoo.tuning.spaces`.
+        latent_dim, architecture, learning_rate, batch_size: the base values
+            (defaults: the model's, 1e-3, 128 or the ``training`` section's).
+        seed: seeds the model and, in ``build``, Keras' global RNG, so a trial's
+            initial weights are a function of its hyperparameters.
+        dataset_size: the number of training examples (beta-TCVAE's estimator
+            needs it; also sizes ``steps_per_execution="auto"``).
+        training: a validated recipe's ``training`` section: optimizer, learning
+            rate schedule, XLA, steps per execution, mixed precision.
+        compile_options: extra ``model.compile`` arguments (e.g. ``jit_compile=False``).
+        epochs: the epochs of a trial (sizes a cosine schedule without ``decay_steps``).
+    """
+
+    def __init__(self, model_name, input_shape, base_options=None, num_classes=None,
+                 search_space=None, *, latent_dim=None, architecture=None, learning_rate=None,
+                 batch_size=None, seed=0, dataset_size=None, training=None,
+                 compile_options=None, epochs=None, name=None, tunable=True):
+        super().__init__(name=name or f"{model_name}_hypermodel", tunable=tunable)
+        self.model_class = model_lib.get(model_name)
+        self.model_name = model_name
+        if input_shape is None or not all(int(d) >= 1 for d in input_shape):
+            raise ValueError(f"`input_shape` must be a tuple of positive sizes, got {input_shape!r}.")
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.training = training
+        options = dict(base_options or {})
+        accepted = recipe_lib.model_parameters(self.model_class) - {"input_shape", "seed", "name"}
+        unknown = sorted(set(options) - accepted)
+        if unknown:
+            raise TypeError(f"{model_name} does not take {', '.join(unknown)}; it takes "
+                            f"{', '.join(sorted(accepted))}.")
+        if issubclass(self.model_class, model_lib.ConditionalVAE) and num_classes is not None:
+            options["num_classes"] = int(num_classes)
+        if dataset_size is not None and "dataset_size" in accepted:
+            options.setdefault("dataset_size", int(dataset_size))  # beta-TCVAE's N
+        architecture = options.pop("architecture", None) if architecture is None else architecture
+        architecture = architecture or getattr(self.model_class, "default_architecture", "mlp")
+        latent_dim = options.pop("latent_dim", None) if latent_dim is None else latent_dim
+        train_cfg = training or {}
+        self.base = {
+            "latent_dim": int(latent_dim or spaces.default_latent_dim(model_name)),
+            "architecture": architecture,
+            "options": options,
+            "learning_rate": float(learning_rate or train_cfg.get("optimizer", {}).get("learning_rate")
+                                   or 1e-3),
+            "batch_size": int(batch_size or train_cfg.get("batch_size") or 128),
+        }
+        self.seed = int(seed)
+        self.dataset_size = None if dataset_size is None else int(dataset_size)
+        self.compile_options = dict(compile_options or {})
+        self.epochs = epochs
+        self.search_space = spaces.resolve_search_space(
+            model_name, search_space, latent_dim=self.base["latent_dim"],
+            learning_rate=self.base["learning_rate"], options=options, architecture=architecture)
+
+    @classmethod
+    def from_recipe(cls, recipe, input_shape, num_classes=None, dataset_size=None, epochs=None):
+        """The hypermodel of a recipe: its model, base values, ``training`` and ``tuning:``."""
+        recipe = recipe_lib.validate(recipe)
+        model = recipe["model"]
+        return cls(model["name"], input_shape, base_options=model["options"],
+                   num_classes=num_classes, search_space=recipe.get("tuning"),
+                   latent_dim=model["latent_dim"], architecture=model["architecture"],
+                   seed=recipe["training"]["seed"], dataset_size=dataset_size,
+                   training=recipe["training"], epochs=epochs)
+
+    # ------------------------------------------------------------- settings
+    @property
+    def conditional(self):
+        return issubclass(self.model_class, model_lib.ConditionalVAE)
+
+    def config_for(self, hp_or_values):
+        """The settings (latent_dim, architecture, options, learning_rate, batch_size) of a trial."""
+        values = hp_or_values if isinstance(hp_or_values, dict) else hp_or_values.values
+        return spaces.apply_values(self.base, values)
+
+    def steps_per_epoch(self, batch_size):
+        """Steps per epoch on ``dataset_size`` examples (None when the size is unknown)."""
+        if not self.dataset_size:
+            return None
+        steps = max(1, self.dataset_size // batch_size)
+        limit = (self.training or {}).get("steps_per_epoch")
+        return min(steps, limit) if limit else steps
+
+    def _optimizer(self, config):
+        if not self.training:
+            return keras.optimizers.Adam(config["learning_rate"])
+        from ae_zoo.training.runner import make_optimizer
+
+        training = dict(self.training)
+        training["optimizer"] = {**training["optimizer"], "learning_rate": config["learning_rate"]}
+        steps = self.steps_per_epoch(config["batch_size"]) or 1
+        return make_optimizer(training, steps * int(self.epochs or 1))
+
+    def _compile_options(self, config):
+        options = {}
+        if self.training:
+            from ae_zoo.training.runner import resolve_steps_per_execution
+
+            options["jit_compile"] = self.training["jit_compile"]
+            spe = self.training["steps_per_execution"]
+            steps = self.steps_per_epoch(config["batch_size"])
+            if spe != "auto" or steps:
+                options["steps_per_execution"] = resolve_steps_per_execution(spe, steps)
+        options.update(self.compile_options)
+        return options
+
+    # --------------------------------------------------------- HyperModel
+    def declare_hyperparameters(self, hp):
+        spaces.declare(hp, self.search_space)
+
+    def build(self, hp):
+        """The model with ``hp``'s values, compiled with its own loss and ``hp``'s learning rate."""
+        from ae_zoo.training.runner import dtype_policy
+
+        spaces.declare(hp, self.search_space)
+        config = self.config_for(hp)
+        keras.utils.set_random_seed(self.seed)
+        with dtype_policy((self.training or {}).get("mixed_precision")):
+            model = self.model_class(input_shape=self.input_shape, seed=self.seed,
+                                     latent_dim=config["latent_dim"],
+                                     architecture=config["architecture"], **config["options"])
+        model.compile(optimizer=self._optimizer(config), **self._compile_options(config))
+        # Variables and optimizer slots exist now, so Hyperband's load_weights of an earlier
+        # round restores the optimizer state (and its step count) too.
+        model.build((None, *self.input_shape))
+        model._build_optimizer()
+        return model
+
+    def fit(self, hp, model, x=None, y=None, validation_data=None, batch_size=None, callbacks=None,
+            **kwargs):
+        """Trains ``model``: numpy ``x`` (and labels ``y`` for the conditional VAE) go through
+        the seeded pipeline of ``ae-zoo train``, batched by the trial's ``batch_size``
+        (searched, given, or the base one); anything else goes to ``model.fit`` as is."""
+        batch_size = int(self.config_for(hp)["batch_size"] if "batch_size" in hp.values
+                         else batch_size or self.base["batch_size"])
+        callbacks = list(callbacks or [])
+        if not _is_array(x) or (y is not None and not self.conditional):
+            if _is_array(x):
+                kwargs["batch_size"] = batch_size  # a dataset is batched already
+            return model.fit(x, y, validation_data=validation_data, callbacks=callbacks, **kwargs)
+        if self.conditional and y is None:
+            raise ValueError(f"{self.model_name} needs labels: search(x, labels, ...).")
+        model.check_inputs(x, y)  # clear errors before the pipeline converts anything
+        limit = (self.training or {}).get("steps_per_epoch")
+        pipeline = ArrayPipeline(x, y, batch_size, seed=self.seed, steps_per_epoch=limit)
+        if validation_data is not None:
+            vx, vy = _split_pair(validation_data)
+            model.check_inputs(vx, vy, what="validation_data")
+            validation_data = ArrayPipeline(vx, vy if self.conditional else None, batch_size,
+                                            shuffle=False).dataset()
+        kwargs.pop("shuffle", None)
+        return model.fit(pipeline.dataset(), validation_data=validation_data, shuffle=False,
+                         callbacks=[pipeline.callback(), *callbacks], **kwargs)
+
+
+def _is_array(x):
+    return isinstance(x, np.ndarray)
+
+
+def _split_pair(data):
+    if _is_array(data):
+        return data, None
+    data = tuple(data)
+    if len(data) == 1:
+        return data[0], None
+    if len(data) == 2:
+        return data
+    raise ValueError("`validation_data` must be (x,) or (x, labels) arrays.")

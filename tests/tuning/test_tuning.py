@@ -1,0 +1,262 @@
+"""ae_zoo.tuning: HyperModels for every model, search spaces, objectives, and `ae-zoo tune`."""
+
+import json
+import math
+
+import keras_tuner
+import numpy as np
+import pytest
+import yaml
+
+from ae_zoo import cli, data, models
+from ae_zoo.training import recipes
+from ae_zoo.tuning import (
+    AutoencoderHyperModel,
+    default_objective,
+    default_search_space,
+    make_objective,
+    make_tuner,
+    resolve_search_space,
+    tune,
+)
+
+# keras-tuner 1.4.8's oracle calls threading.currentThread().getName(): its warnings, not ours.
+pytestmark = [pytest.mark.filterwarnings("ignore:currentThread:DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore:getName:DeprecationWarning")]
+
+SHAPE = (8, 8, 1)
+COMMON = {"latent_dim", "width_multiplier", "learning_rate"}
+#: The hyperparameters each model's default space must hold besides COMMON.
+FAMILY_KEYS = {
+    "ae": set(), "conv_ae": set(), "denoising_ae": {"noise_level"},
+    "sparse_ae": {"sparsity_weight", "target_sparsity"},
+    "vae": {"beta"}, "beta_vae": {"beta"}, "cvae": {"beta"}, "beta_tcvae": {"beta"},
+    "annealed_vae": {"gamma", "c_max"}, "factor_vae": {"gamma"},
+    "dip_vae_i": {"lambda_od"}, "dip_vae_ii": {"lambda_od"},
+}
+#: How to read a hyperparameter back from a built model.
+ATTRIBUTES = {
+    "latent_dim": lambda m: m.latent_dim,
+    "learning_rate": lambda m: float(m.optimizer.learning_rate),
+    "beta": lambda m: m.beta_value, "gamma": lambda m: m.gamma, "c_max": lambda m: m.c_max,
+    "lambda_od": lambda m: m.lambda_od, "noise_level": lambda m: m.noise_level,
+    "sparsity_weight": lambda m: m.sparsity_weight,
+    "target_sparsity": lambda m: m.target_sparsity,
+}
+
+
+def _widths_option(name):
+    return "filters" if name == "conv_ae" else "hidden_units"
+
+
+def _hypermodel(name, **kwargs):
+    base = {_widths_option(name): [8, 4]}
+    return AutoencoderHyperModel(name, SHAPE, base_options=base, num_classes=10,
+                                 compile_options={"jit_compile": False}, **kwargs)
+
+
+def _non_default(spec):
+    """A value of ``spec`` other than its default."""
+    if spec["type"] == "choice":
+        others = [v for v in spec["values"] if v != spec.get("default")]
+        return others[-1]
+    if spec["type"] == "float":
+        return float(np.sqrt(spec["min"] * spec["max"])) * 1.1 if spec["sampling"] == "log" \
+            else (spec["min"] + spec["max"]) / 3
+    raise AssertionError(spec)
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_every_model_is_built_from_the_trials_values(name):
+    hypermodel = _hypermodel(name)
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    chosen = {n: _non_default(spec) for n, spec in hypermodel.search_space.items()}
+    for n, value in chosen.items():
+        hp.values[n] = value
+    model = hypermodel.build(hp)
+    assert isinstance(model, models.get(name)) and model.compiled
+    for n, read in ATTRIBUTES.items():
+        if n in chosen:
+            assert read(model) == pytest.approx(chosen[n], rel=1e-6), n
+    scaled = tuple(max(1, round(w * chosen["width_multiplier"])) for w in (8, 4))
+    assert model.network_options[_widths_option(name)] == scaled
+    assert model.example_shape == SHAPE
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_default_space_holds_the_family_hyperparameters(name):
+    assert name in FAMILY_KEYS, f"add {name}'s key hyperparameters to FAMILY_KEYS"
+    space = default_search_space(name, latent_dim=10, learning_rate=1e-4)
+    assert COMMON | FAMILY_KEYS[name] <= set(space)
+    assert space["latent_dim"]["values"] == [5, 10, 20] and space["latent_dim"]["default"] == 10
+    lr = space["learning_rate"]
+    assert lr["sampling"] == "log" and lr["min"] == pytest.approx(1e-5) and lr["max"] == pytest.approx(1e-3)
+    assert space["width_multiplier"]["values"] == [0.5, 1.0, 2.0]
+
+
+def test_recipe_tuning_section_overrides_the_default_space():
+    overrides = {
+        "latent_dim": [4, 8],                                        # a list: a choice
+        "beta": {"type": "float", "min": "1e-1", "max": 2, "sampling": "log"},  # YAML's 1e-1 string
+        "learning_rate": ["1e-4", "1e-3"],                           # YAML strings, parsed
+        "likelihood": "gaussian",                                    # a scalar: fixed
+        "hidden_units": [[16, 8], [32, 16]],                         # lists of sizes
+    }
+    space = resolve_search_space("vae", overrides)
+    assert space["latent_dim"] == {"type": "choice", "values": [4, 8]}
+    assert space["beta"]["min"] == 0.1 and space["beta"]["max"] == 2.0
+    assert space["learning_rate"]["values"] == [1e-4, 1e-3]
+    assert "beta" not in resolve_search_space("vae", {"beta": None})  # null: not searched
+    assert space["likelihood"] == {"type": "fixed", "value": "gaussian"}
+    assert space["hidden_units"]["values"] == ["16-8", "32-16"]
+    assert "width_multiplier" not in space  # explicit widths replace the multiplier
+    hypermodel = AutoencoderHyperModel("vae", SHAPE, search_space=overrides,
+                                       compile_options={"jit_compile": False})
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    hp.values["hidden_units"] = "32-16"
+    model = hypermodel.build(hp)
+    assert model.network_options["hidden_units"] == (32, 16) and model.likelihood == "gaussian"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"gamma": [1.0, 2.0]}, "tuning.gamma: vae has no hyperparameter"),
+    ({"beta": {"type": "grid"}}, "tuning.beta.type"),
+    ({"beta": {"type": "float", "min": 2, "max": 1}}, "must be below max"),
+    ({"beta": {"type": "float", "min": 0, "max": 1, "sampling": "log"}}, "needs min > 0"),
+    ({"latent_dim": []}, "non-empty list"),
+    ({"latent_dim": {"type": "int", "min": 2}}, "tuning.latent_dim.max: required"),
+    ({"beta": {"type": "choice", "values": [1, 2], "default": 3}}, "not one of the values"),
+    ({"latent_dim": {"type": "choice", "values": [2, 4], "step": 1}}, "tuning.latent_dim.step"),
+])
+def test_bad_search_spaces_name_the_key(overrides, message):
+    with pytest.raises(recipes.RecipeError, match=message):
+        resolve_search_space("vae", overrides)
+
+
+def test_objectives_have_explicit_directions():
+    assert make_objective("val_loss") == keras_tuner.Objective("val_loss", "min")
+    assert make_objective("val_reconstruction_loss").direction == "min"
+    assert make_objective("val_elbo", "vae").direction == "max"
+    assert make_objective("val_tc", "beta_tcvae").direction == "min"
+    assert default_objective("factor_vae") == keras_tuner.Objective("val_elbo", "max")
+    assert default_objective("sparse_ae").name == "val_reconstruction_loss"
+    assert default_objective("denoising_ae").name == "val_loss"
+    with pytest.raises(ValueError, match="ae logs: val_loss, val_reconstruction_loss"):
+        make_objective("val_elbo", "ae")
+    with pytest.raises(ValueError, match="Unknown objective 'val_capacity'"):
+        make_objective("val_capacity", "annealed_vae")  # a schedule, not a quality
+
+
+def test_cvae_hypermodel_trains_on_images_and_labels():
+    train = data.load("digits", "train")
+    hypermodel = _hypermodel("cvae", search_space={"latent_dim": [2]}, batch_size=64)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    history = hypermodel.fit(hp, model, train.x[:256], train.y[:256],
+                             validation_data=(train.x[256:384], train.y[256:384]), epochs=1,
+                             verbose=0)
+    assert np.isfinite(history.history["val_elbo"][0]) and model.num_classes == 10
+    with pytest.raises(ValueError, match="needs labels"):
+        hypermodel.fit(hp, model, train.x[:256], epochs=1, verbose=0)
+
+
+def test_hyperband_is_capped_by_max_trials(tmp_path):
+    hypermodel = _hypermodel("ae")
+    tuner = make_tuner("hyperband", hypermodel, make_objective("val_loss"), 3, epochs=3,
+                       directory=str(tmp_path), project_name="hb")
+    assert tuner.oracle.max_trials == 3 and tuner.oracle.max_epochs == 3
+
+
+# --------------------------------------------------------------- ae-zoo tune
+TINY_RECIPE = {
+    "name": "tiny_vae",
+    "model": {"name": "vae", "latent_dim": 2, "options": {"hidden_units": [8, 4]}},
+    "data": {"name": "digits"},
+    "training": {"epochs": 1, "batch_size": 64, "jit_compile": False, "iwae_samples": 0},
+    "callbacks": {"backup": False, "csv_log": False},
+    "tuning": {"latent_dim": [2, 3], "width_multiplier": [1.0, 2.0]},
+}
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tune")
+    path = root / "tiny_vae.yaml"
+    path.write_text(yaml.safe_dump(TINY_RECIPE))
+    out = root / "search"
+    code = cli.main(["tune", "--recipe", str(path), "--tuner", "random", "--max-trials", "2",
+                     "--epochs", "1", "--out", str(out), "--verbose", "0"])
+    return code, path, out
+
+
+def _reloaded_tuner(recipe_path, out):
+    recipe = recipes.load(recipe_path)
+    hypermodel = AutoencoderHyperModel.from_recipe(recipe, SHAPE)
+    return make_tuner("random", hypermodel, make_objective("val_elbo", "vae"), 2,
+                      directory=str(out), project_name="search")
+
+
+def test_two_trial_search_writes_retrains_and_exports_the_best(tuned):
+    code, path, out = tuned
+    assert code == 0
+    best = _reloaded_tuner(path, out).get_best_hyperparameters(1)[0].values
+    written = recipes.load(out / "best_recipe.yaml")  # validates
+    assert written["name"] == "tiny_vae_tuned"
+    assert written["model"]["latent_dim"] == best["latent_dim"]
+    assert written["model"]["options"]["beta"] == pytest.approx(best["beta"])
+    assert written["training"]["optimizer"]["learning_rate"] == pytest.approx(best["learning_rate"])
+    assert written["model"]["options"]["hidden_units"] == [round(w * best["width_multiplier"])
+                                                           for w in (8, 4)]
+    assert written["data"] == recipes.validate(TINY_RECIPE)["data"]  # the rest is the recipe's
+    summary = json.loads((out / "tune.json").read_text())
+    assert len(summary["trials"]) == 2 and summary["best"]["values"] == pytest.approx(best)
+    assert summary["objective"] == "val_elbo" and summary["direction"] == "max"
+    scores = [t["score"] for t in summary["trials"]]
+    assert summary["best"]["score"] == max(scores)
+    run = out / "best"
+    run_info = json.loads((run / "run.json").read_text())
+    assert run_info["recipe"]["model"] == written["model"]
+    assert (run / "model.keras").exists() and (run / "metrics.json").exists()
+    versions = [p for p in (run / "serving").iterdir() if p.name.isdigit()]
+    assert len(versions) == 1 and (versions[0] / "saved_model.pb").exists()
+    assert summary["export_path"] == str(versions[0])
+    assert math.isfinite(summary["test_metrics"]["test_elbo"])
+
+
+def test_rerun_resumes_and_other_settings_are_refused(tuned, capsys):
+    _, path, out = tuned
+    trials = sorted(p.name for p in (out / "search").glob("trial_*"))
+    code = cli.main(["tune", "--recipe", str(path), "--max-trials", "2", "--epochs", "1",
+                     "--out", str(out), "--no-retrain", "--verbose", "0"])
+    assert code == 0 and sorted(p.name for p in (out / "search").glob("trial_*")) == trials
+    code = cli.main(["tune", "--recipe", str(path), "--max-trials", "2", "--epochs", "2",
+                     "--out", str(out), "--no-retrain"])
+    assert code == 2 and "epochs differ" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"tuner": "grid"}, "Unknown tuner 'grid'; expected one of random, bayesian, hyperband"),
+    ({"max_trials": 0}, "`max_trials` must be an integer >= 1"),
+    ({"objective": "val_accuracy"}, "Unknown objective 'val_accuracy'; vae logs: val_loss"),
+    ({"validation_split": 1.0}, "`validation_split` must be in"),
+])
+def test_bad_arguments_fail_before_searching(kwargs, message, tmp_path):
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match=message):
+        tune(TINY_RECIPE, out=str(out), **kwargs)
+    assert not out.exists()
+
+
+def test_cli_rejects_bad_input_with_one_line(tmp_path, capsys):
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(TINY_RECIPE))
+    with pytest.raises(SystemExit):
+        cli.main(["tune", "--recipe", str(path), "--tuner", "grid"])
+    assert "invalid choice: 'grid'" in capsys.readouterr().err
+    code = cli.main(["tune", "--recipe", str(path), "--objective", "val_kl_typo",
+                     "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Unknown objective 'val_kl_typo'" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
