@@ -79,6 +79,31 @@ class ImageDataset:
             parts.append(f"factor_sizes={self.factor_sizes}")
         return f"ImageDataset({', '.join(parts)})"
 
+    def hold_out(self, fraction: float, seed: int = 0) -> tuple["ImageDataset", "ImageDataset"]:
+        """``(rest, held_out)``: a seeded random ``fraction`` of the examples held out.
+
+        Both parts keep their labels and factors; the held-out part's ``split`` is
+        ``"<split>[held out]"``. Used to carve a validation set out of a train split.
+        """
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) \
+                or not 0.0 < float(fraction) < 1.0:
+            raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+        n = len(self)
+        n_out = int(round(n * float(fraction)))
+        if n_out < 1 or n - n_out < 1:
+            raise ValueError(f"holding out {fraction} of the {n} examples of {self.name!r} leaves "
+                             f"an empty part")
+        order = np.random.RandomState(seed).permutation(n)
+
+        def part(index, split):
+            return dataclasses.replace(
+                self, split=split, x=self.x[index],
+                y=None if self.y is None else self.y[index],
+                factors=None if self.factors is None else self.factors[index])
+
+        return part(np.sort(order[n_out:]), self.split), part(np.sort(order[:n_out]),
+                                                               f"{self.split}[held out]")
+
     def as_tf_dataset(
         self,
         batch_size: int = 128,

@@ -92,7 +92,10 @@ SCHEMA = {
         "name": Field(str, "mnist5k"),
         "data_dir": Field(str),
         "train_split": Field(str, "train", doc="split to train on (TFDS slicing allowed)"),
-        "test_split": Field(str, "test", doc="split to validate and evaluate on"),
+        "test_split": Field(str, "test", doc="split to evaluate on, once, after training"),
+        "validation_split": Field(float, 0.1, minimum=0.0, maximum=0.5,
+                                  doc="seeded fraction of the train split held out to validate "
+                                      "on (checkpoints, early stopping); 0: no validation"),
         "options": Field(dict, {}, doc="keyword options of ae_zoo.data.load"),
     },
     "training": {
@@ -238,6 +241,14 @@ def _check_semantics(recipe):
     spe = training["steps_per_execution"]
     if isinstance(spe, str) and spe != "auto" or isinstance(spe, int) and spe < 1:
         raise RecipeError(f"training.steps_per_execution: must be a positive integer or auto; got {spe!r}")
+    if not recipe["data"]["validation_split"]:
+        for name in ("checkpoint", "early_stopping"):
+            section = recipe["callbacks"][name]
+            if section and section["monitor"].startswith("val_"):
+                raise RecipeError(
+                    f"callbacks.{name}.monitor: {section['monitor']} needs validation data, but "
+                    "data.validation_split is 0; hold some out or monitor a training metric"
+                )
     schedule = training["lr_schedule"]
     if schedule and schedule["name"] == "exponential" and not schedule["decay_steps"]:
         raise RecipeError("training.lr_schedule.decay_steps: required for the exponential schedule")

@@ -164,7 +164,7 @@ def reconstruction_figure(model, test_set, path, n=10):
     return reconstruction_grid(x, np.asarray(recon), corrupted=corrupted, n=n, title=title, path=path)
 
 
-def _callbacks(recipe, model, out, test_set, resuming):
+def _callbacks(recipe, model, out, preview_set, resuming):
     cfg = recipe["callbacks"]
     result = []
     if cfg["beta_schedule"]:  # first, so the loggers after it see the epoch's beta
@@ -190,8 +190,8 @@ def _callbacks(recipe, model, out, test_set, resuming):
         if cfg["tensorboard"]["images"]:
             from ae_zoo.viz.tensorboard import FigureLogger
 
-            labels = test_set.y[:16] if is_conditional(model) else None
-            result.append(FigureLogger(log_dir, test_set.x[:16], labels=labels,
+            labels = preview_set.y[:16] if is_conditional(model) else None
+            result.append(FigureLogger(log_dir, preview_set.x[:16], labels=labels,
                                        every_n_epochs=cfg["tensorboard"]["every_n_epochs"]))
     return result
 
@@ -212,6 +212,11 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
         data_kwargs["data_dir"] = data_cfg["data_dir"]
     train_set = data_lib.load(data_cfg["name"], data_cfg["train_split"], **data_kwargs)
     test_set = data_lib.load(data_cfg["name"], data_cfg["test_split"], **data_kwargs)
+    validation_set = None
+    if data_cfg["validation_split"]:
+        # Validation (checkpoints, early stopping) never sees the test split: it is held out
+        # of the train split, so the test metrics stay an unbiased estimate.
+        train_set, validation_set = train_set.hold_out(data_cfg["validation_split"], seed)
 
     strategy = make_strategy(training["strategy"])
     with (strategy.scope() if strategy else contextlib.nullcontext()):
@@ -223,8 +228,9 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
         labels = train_set.y if conditional else None
         pipeline = ArrayPipeline(train_set.x, labels, training["batch_size"], seed=seed,
                                  steps_per_epoch=training["steps_per_epoch"])
-        test_pipeline = ArrayPipeline(test_set.x, test_set.y if conditional else None,
-                                      training["batch_size"], shuffle=False)
+        validation_pipeline = None if validation_set is None else ArrayPipeline(
+            validation_set.x, validation_set.y if conditional else None, training["batch_size"],
+            shuffle=False)
         model.check_inputs(train_set.x, labels)  # clear errors before anything is trained
         epochs = training["epochs"]
         if training["steps"]:
@@ -248,11 +254,13 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
         "input_shape": list(train_set.input_shape), "steps_per_epoch": pipeline.steps_per_epoch,
         "epochs": epochs, "registry_name": model_cfg["name"],
     })
-    all_callbacks = [pipeline.callback(), *_callbacks(recipe, model, out, test_set, resuming),
+    preview_set = test_set if validation_set is None else validation_set  # for TensorBoard images
+    all_callbacks = [pipeline.callback(), *_callbacks(recipe, model, out, preview_set, resuming),
                      *(callbacks or [])]
     start = time.time()
-    history = model.fit(pipeline.dataset(), epochs=epochs, validation_data=test_pipeline.dataset(),
-                        callbacks=all_callbacks, verbose=verbose, shuffle=False)
+    history = model.fit(pipeline.dataset(), epochs=epochs, callbacks=all_callbacks,
+                        validation_data=validation_pipeline and validation_pipeline.dataset(),
+                        verbose=verbose, shuffle=False)
     train_seconds = time.time() - start
     if recipe["callbacks"]["csv_log"]:
         os.replace(os.path.join(out, ".history.csv.partial"), os.path.join(out, "history.csv"))
@@ -261,7 +269,8 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
                              iwae_samples=training["iwae_samples"])
     metrics.update(train_seconds=train_seconds, epochs=epochs,
                    steps=int(model.optimizer.iterations.numpy()),
-                   num_train_examples=len(train_set), num_test_examples=len(test_set))
+                   num_train_examples=len(train_set), num_test_examples=len(test_set),
+                   num_validation_examples=0 if validation_set is None else len(validation_set))
     save_model(model, os.path.join(out, "model.keras"))
     write_json(os.path.join(out, "metrics.json"), metrics)
     reconstruction_figure(model, test_set, os.path.join(out, "reconstructions.png"))

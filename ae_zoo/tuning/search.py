@@ -59,16 +59,11 @@ def _check_arguments(tuner, max_trials, epochs, validation_split):
 
 def split_validation(train_set, fraction, seed):
     """``(x, y, x_val, y_val)``: a seeded ``fraction`` of the train split held out for scoring."""
-    n = len(train_set)
-    n_val = int(round(n * float(fraction)))
-    if n_val < 1 or n - n_val < 1:
-        raise ValueError(f"validation_split={fraction} leaves no {'validation' if n_val < 1 else 'training'} "
-                         f"examples out of the {n} of {train_set.name!r}.")
-    order = np.random.RandomState(seed).permutation(n)
-    val, train = order[:n_val], order[n_val:]
-    y = train_set.y
-    return (train_set.x[train], None if y is None else y[train],
-            train_set.x[val], None if y is None else y[val])
+    try:
+        train, val = train_set.hold_out(fraction, seed)
+    except ValueError as err:
+        raise ValueError(f"validation_split={fraction}: {err}") from None
+    return train.x, train.y, val.x, val.y
 
 
 def _largest_batch(space, base):

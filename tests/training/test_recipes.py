@@ -130,3 +130,31 @@ def test_steps_and_callbacks_from_the_recipe(tmp_path):
     result = run(r, verbose=0)
     assert result["metrics"]["steps"] == 30 and len(result["history"]["loss"]) == 3
     assert os.path.exists(tmp_path / "r" / "best.keras")
+
+
+def test_validation_is_held_out_of_the_train_split_not_the_test_split(tmp_path):
+    r = tiny(**{"out": str(tmp_path / "v"), "data.validation_split": 0.25,
+                "callbacks.early_stopping": {"patience": 3}})
+    result = run(r, verbose=0)
+    metrics = result["metrics"]
+    # digits: 1,437 train examples -> 25% (359) held out for validation; the test split
+    # (360) is only used by the final evaluation.
+    assert metrics["num_validation_examples"] == 359 and metrics["num_train_examples"] == 1078
+    assert metrics["num_test_examples"] == 360 and "val_loss" in result["history"]
+    with pytest.raises(RecipeError, match="callbacks.early_stopping.monitor"):
+        recipes.validate(tiny(**{"data.validation_split": 0.0,
+                                 "callbacks.early_stopping": {"patience": 3}}))
+
+
+def test_image_dataset_hold_out_is_seeded_and_disjoint():
+    from ae_zoo import data
+
+    digits = data.load("digits")
+    a, b = digits.hold_out(0.2, seed=3)
+    a2, b2 = digits.hold_out(0.2, seed=3)
+    np.testing.assert_array_equal(b.x, b2.x)
+    assert len(a) + len(b) == len(digits) and len(b) == round(0.2 * len(digits))
+    rows = {row.tobytes() for row in digits.x}
+    assert {row.tobytes() for row in a.x} | {row.tobytes() for row in b.x} == rows
+    assert not {row.tobytes() for row in a.x} & {row.tobytes() for row in b.x} or len(rows) < len(digits)
+    np.testing.assert_array_equal(np.sort(np.concatenate([a.y, b.y])), np.sort(digits.y))
