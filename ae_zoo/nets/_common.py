@@ -30,3 +30,23 @@ def float32_output(t, name="output"):
 
 def flat_size(shape):
     return int(math.prod(shape))
+
+
+def dense_stack(t, units, activation, reverse=False):
+    """``Dense(u, activation)`` for each width in ``units`` (in reverse for decoders)."""
+    for i, u in enumerate(reversed(units) if reverse else units):
+        t = keras.layers.Dense(u, activation=activation, name=f"dense_{i}")(t)
+    return t
+
+
+def features_to_code(t, dense_units, activation, code_dim):
+    """Convolutional features -> Flatten -> Dense layers -> the linear code head."""
+    t = keras.layers.Flatten(name="flatten")(t)
+    return head(code_dim, "code")(dense_stack(t, dense_units, activation))
+
+
+def code_to_features(z, dense_units, activation, feature_shape):
+    """The decoder's mirror of :func:`features_to_code`: Dense layers, then a feature map."""
+    t = dense_stack(z, dense_units, activation, reverse=True)
+    t = keras.layers.Dense(flat_size(feature_shape), activation=activation, name="dense_features")(t)
+    return keras.layers.Reshape(feature_shape, name="reshape")(t)

@@ -3,7 +3,12 @@
 import keras
 
 from ae_zoo.layers import ConcatCondition
-from ae_zoo.nets._common import encoder_inputs, flat_size, float32_output, head
+from ae_zoo.nets._common import (
+    code_to_features,
+    encoder_inputs,
+    features_to_code,
+    float32_output,
+)
 
 
 def _check_image(input_shape, architecture):
@@ -43,18 +48,11 @@ def build_conv(input_shape, code_dim, latent_dim, condition_dim=0, output_channe
         h = keras.layers.Conv2D(f, kernel_size, strides=strides, padding="same",
                                 activation=activation, name=f"conv_{i}")(h)
     feature_shape = tuple(h.shape[1:])
-    h = keras.layers.Flatten(name="flatten")(h)
-    for i, units in enumerate(dense_units):
-        h = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(h)
-    code = head(code_dim, "code")(h)
+    code = features_to_code(h, dense_units, activation, code_dim)
     encoder = keras.Model(inputs, code, name="encoder")
 
     z = keras.Input(shape=(latent_dim,), name="z")
-    h = z
-    for i, units in enumerate(reversed(dense_units)):
-        h = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(h)
-    h = keras.layers.Dense(flat_size(feature_shape), activation=activation, name="dense_features")(h)
-    h = keras.layers.Reshape(feature_shape, name="reshape")(h)
+    h = code_to_features(z, dense_units, activation, feature_shape)
     out_filters = list(reversed(filters[:-1])) + [output_channels or channels]
     for i, f in enumerate(out_filters):
         last = i == len(out_filters) - 1

@@ -3,7 +3,12 @@
 import keras
 
 from ae_zoo.layers import ConcatCondition, MaxPoolingWithArgmax2D, MaxUnpooling2D
-from ae_zoo.nets._common import encoder_inputs, flat_size, float32_output, head
+from ae_zoo.nets._common import (
+    code_to_features,
+    encoder_inputs,
+    features_to_code,
+    float32_output,
+)
 from ae_zoo.nets.conv import _check_image
 
 
@@ -34,10 +39,7 @@ def build_conv_unpool(input_shape, code_dim, latent_dim, condition_dim=0, output
         h, s = MaxPoolingWithArgmax2D(pool_size, name=f"pool_{i}")(h)
         switches.append(s)
     feature_shape = tuple(h.shape[1:])
-    h = keras.layers.Flatten(name="flatten")(h)
-    for i, units in enumerate(dense_units):
-        h = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(h)
-    outputs = {"code": head(code_dim, "code")(h)}
+    outputs = {"code": features_to_code(h, dense_units, activation, code_dim)}
     outputs.update({f"switches_{i}": s for i, s in enumerate(switches)})
     encoder = keras.Model(inputs, outputs, name="encoder")
 
@@ -46,11 +48,7 @@ def build_conv_unpool(input_shape, code_dim, latent_dim, condition_dim=0, output
         f"switches_{i}": keras.Input(shape=tuple(s.shape[1:]), dtype="int32", name=f"switches_{i}")
         for i, s in enumerate(switches)
     }
-    h = z
-    for i, units in enumerate(reversed(dense_units)):
-        h = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(h)
-    h = keras.layers.Dense(flat_size(feature_shape), activation=activation, name="dense_features")(h)
-    h = keras.layers.Reshape(feature_shape, name="reshape")(h)
+    h = code_to_features(z, dense_units, activation, feature_shape)
     out_filters = list(reversed(filters[:-1])) + [output_channels or channels]
     for j, f in enumerate(out_filters):
         i = len(filters) - 1 - j

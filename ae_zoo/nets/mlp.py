@@ -3,7 +3,7 @@
 import keras
 
 from ae_zoo.layers import ConcatCondition
-from ae_zoo.nets._common import encoder_inputs, flat_size, float32_output, head
+from ae_zoo.nets._common import dense_stack, encoder_inputs, flat_size, float32_output, head
 
 
 def build_mlp(input_shape, code_dim, latent_dim, condition_dim=0, output_channels=None,
@@ -20,16 +20,12 @@ def build_mlp(input_shape, code_dim, latent_dim, condition_dim=0, output_channel
     h = keras.layers.Flatten(name="flatten")(x)
     if c is not None:
         h = ConcatCondition(name="concat_condition")([h, c])
-    for i, units in enumerate(hidden_units):
-        h = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(h)
-    code = head(code_dim, "code")(h)
+    code = head(code_dim, "code")(dense_stack(h, hidden_units, activation))
     encoder = keras.Model(inputs, code, name="encoder")
 
     out_shape = (*input_shape[:-1], output_channels or input_shape[-1])
     z = keras.Input(shape=(latent_dim,), name="z")
-    h = z
-    for i, units in enumerate(reversed(hidden_units)):
-        h = keras.layers.Dense(units, activation=activation, name=f"dense_{i}")(h)
+    h = dense_stack(z, hidden_units, activation, reverse=True)
     h = keras.layers.Dense(flat_size(out_shape), name="dense_out")(h)
     h = keras.layers.Reshape(out_shape, name="reshape")(h)
     decoder = keras.Model(z, float32_output(h), name="decoder")

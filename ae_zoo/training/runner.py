@@ -121,11 +121,17 @@ def dtype_policy(name):
 
 
 def resolve_steps_per_execution(value, steps_per_epoch, auto=16):
-    """``auto``: up to 16 steps per call of the compiled function (Keras runs a partial
-    last execution when the epoch does not divide evenly)."""
+    """``auto``: several steps per call of the compiled function, up to 16.
+
+    A divisor of the epoch's steps is preferred (so the progress bar counts exactly);
+    when the only divisors are tiny, 16 steps with a partial last execution.
+    """
     if value != "auto":
         return int(value)
-    return max(1, min(auto, steps_per_epoch))
+    divisors = [d for d in range(min(auto, steps_per_epoch), 0, -1) if steps_per_epoch % d == 0]
+    if divisors[0] >= 4 or steps_per_epoch <= auto:
+        return divisors[0] if steps_per_epoch > auto else steps_per_epoch
+    return auto
 
 
 def evaluate_model(model, test_set, batch_size=128, iwae_samples=50, iwae_examples=1000):
