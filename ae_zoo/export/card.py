@@ -22,7 +22,7 @@ HEADLINE_METRICS = {
     "test_reconstruction_loss": "the training reconstruction term",
     "test_elbo": "ELBO, nats per example",
     "test_iwae_nll": "-log p(x), importance-weighted estimate, nats per example",
-    "test_kl": "KL(q(z|x) || p(z)), nats per example",
+    "test_kl": "KL(q(z\\|x) \\|\\| p(z)), nats per example",
 }
 
 
