@@ -156,7 +156,7 @@ class BetaTCVAE(VAE):
 # -------------------------------------------------------------------- FactorVAE
 def permute_dims(z, seed):
     """Shuffles each column of ``z`` (M, D) independently across the batch: samples of prod_d q(z_d)."""
-    keys = tf.random.stateless_uniform(ops.shape(z), seed=seed)
+    keys = tf.random.stateless_uniform(ops.shape(z), seed=seed, alg="philox")  # fast under XLA
     return ops.take_along_axis(z, ops.argsort(keys, axis=0), axis=0)
 
 
