@@ -106,6 +106,79 @@ def cmd_serving_config(args):
     return 0
 
 
+def _metric_settings(items):
+    """``--metric-setting num_train=2000`` / ``dci.estimator=gbt`` -> compute_all overrides."""
+    import yaml
+
+    settings = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--metric-setting {item!r}: expected KEY=VALUE, e.g. num_train=2000 "
+                             "or dci.estimator=gbt")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw.strip() else None
+        if "." in key:
+            metric, key = key.split(".", 1)
+            settings.setdefault(metric.strip(), {})[key.strip()] = value
+        else:
+            settings[key.strip()] = value
+    return settings
+
+
+def cmd_evaluate(args):
+    from ae_zoo.evaluation.report import evaluate_run
+
+    result = evaluate_run(args.path, dataset=args.dataset, split=args.split, out=args.out,
+                          metrics=args.metrics, iwae_samples=args.iwae_samples, seed=args.seed,
+                          metric_settings=_metric_settings(args.metric_setting),
+                          fast_metrics=args.fast_metrics, num_examples=args.num_examples,
+                          figures=not args.no_figures, log=print)
+    print(f"\nWrote {result['out']}/evaluation.json and {len(result['figures'])} figures: "
+          f"{', '.join(result['figures'].values()) or 'none'}")
+    rows = [("reconstruction_mse", result["reconstruction"]["mse"]),
+            ("reconstruction_loss", result["reconstruction"]["loss"])]
+    likelihood = result["likelihood"] or {}
+    rows += [("elbo", likelihood.get("elbo")), ("iwae_nll", likelihood.get("iwae_nll"))]
+    rows += list(((result["disentanglement"] or {}).get("headline") or {}).items())
+    for key, value in rows:
+        if value is not None:
+            print(f"  {key:<46} {value:.4f}")
+    for key, why in result["unavailable"].items():
+        print(f"  {key:<46} n/a: {why}")
+    return 0
+
+
+def cmd_compare(args):
+    from ae_zoo.evaluation.compare import compare_models
+
+    if len(args.models) not in (0, 2) or (not args.models and not args.runs):
+        raise ValueError("name two models (e.g. `ae-zoo compare ae vae`), or pass --runs RUN_A RUN_B")
+    command = " ".join(["ae-zoo", *map(shlex.quote, args.argv)])
+    a, b = args.models or (None, None)
+    result = compare_models(a, b, args.dataset, epochs=args.epochs, latent_dim=args.latent_dim,
+                            architecture=args.architecture, out=args.out, runs=args.runs,
+                            seed=args.seed, overrides=args.set, verbose=args.verbose, log=print,
+                            command=command)
+    print()
+    for line in result["summary"]:
+        print(f"  {line}")
+    return 0
+
+
+def cmd_study(args):
+    from ae_zoo.evaluation.study import run_study
+
+    from ae_zoo.evaluation.study import DEFAULT_MODELS, DEFAULT_SEEDS, DEFAULT_STEPS
+
+    command = " ".join(["ae-zoo", *map(shlex.quote, args.argv)])
+    run_study(args.models or DEFAULT_MODELS, args.seeds or DEFAULT_SEEDS, args.dataset,
+              steps=DEFAULT_STEPS if args.steps is None else args.steps, out=args.out,
+              full_metrics=args.full_metrics, metric_settings=_metric_settings(args.metric_setting),
+              metrics=args.metrics, iwae_samples=args.iwae_samples, overrides=args.set,
+              verbose=args.verbose, log=lambda line: print(line, flush=True), command=command)
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="ae-zoo", description="Autoencoders for Keras 3.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -182,6 +255,84 @@ def build_parser():
                    help="the folder as the server sees it, e.g. /models inside a container "
                         "(default: absolute paths)")
     p.set_defaults(func=cmd_serving_config)
+
+    p = sub.add_parser("evaluate", help="evaluate a run or a SavedModel: evaluation.json "
+                                        "(reconstruction, ELBO/-log p(x), latent statistics, "
+                                        "disentanglement metrics) and figures")
+    p.add_argument("path", metavar="RUN_DIR_OR_SAVEDMODEL",
+                   help="run directory of `ae-zoo train`, a .keras file, a SavedModel folder or "
+                        "version directory, or a zoo name")
+    p.add_argument("--dataset", default=None,
+                   help="dataset to evaluate on (default: the run's recipe or the card's)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--out", default=None, help="output folder (default: RUN_DIR/evaluation; "
+                                               "for a SavedModel runs/NAME_evaluation)")
+    p.add_argument("--metrics", default=None,
+                   help="disentanglement metrics, e.g. mig,dci,beta_vae,factor_vae,sap,modularity,"
+                        "unsupervised, or all / none (default: all when the dataset has "
+                        "ground-truth factors)")
+    p.add_argument("--fast-metrics", action="store_true",
+                   help="the study's reduced metric settings (seconds, not minutes) instead of "
+                        "Locatello et al.'s")
+    p.add_argument("--metric-setting", action="append", default=[], metavar="KEY=VALUE",
+                   help="a metric setting, e.g. num_train=2000 or dci.estimator=gbt (repeatable)")
+    p.add_argument("--iwae-samples", type=int, default=None,
+                   help="importance samples for -log p(x) (default: the recipe's, else 50; 0 skips)")
+    p.add_argument("--num-examples", type=int, default=None,
+                   help="evaluate on the first N examples of the split (default: all)")
+    p.add_argument("--no-figures", action="store_true", help="write evaluation.json only")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="train (or load) two models with the same networks and "
+                                       "latent size and write a side-by-side report")
+    p.add_argument("models", nargs="*", metavar="MODEL",
+                   help="two registered model names, e.g. ae vae")
+    p.add_argument("--dataset", default=None, help="dataset name (default: mnist5k, or the runs')")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs for both (default: the first model's recipe)")
+    p.add_argument("--latent-dim", type=int, default=None,
+                   help="latent size of both (default: the first model's recipe)")
+    p.add_argument("--architecture", choices=("mlp", "conv", "conv_unpool"), default=None,
+                   help="networks of both (default: the first model's recipe)")
+    p.add_argument("--runs", nargs=2, default=None, metavar=("RUN_A", "RUN_B"),
+                   help="compare these two finished runs instead of training")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of both recipes, e.g. --set training.batch_size=64")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
+                   help="Keras verbosity while training")
+    p.add_argument("--out", default=None,
+                   help="report folder (default: runs/compare_A_B); the runs go to OUT/MODEL/ and "
+                        "are reused when there")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("study", help="train every (model, seed) pair, score each with every "
+                                     "disentanglement metric, and tabulate model vs. seed")
+    p.add_argument("--models", default=None,
+                   help="comma-separated model names with a <model>_<dataset> recipe (default: "
+                        "vae,beta_vae,annealed_vae,beta_tcvae,factor_vae,dip_vae_i,dip_vae_ii)")
+    p.add_argument("--seeds", default=None,
+                   help="comma-separated training seeds (default: 0,1,2)")
+    p.add_argument("--dataset", default="dsprites", help="a dataset with ground-truth factors")
+    p.add_argument("--steps", type=int, default=None,
+                   help="training steps per run (default: 1000, sized so the default 21 runs "
+                        "and their metrics finish within an hour on 2 CPU cores)")
+    p.add_argument("--full-metrics", action="store_true",
+                   help="Locatello et al.'s metric settings (about 6 min per run on 2 cores) "
+                        "instead of the study's reduced ones")
+    p.add_argument("--metrics", default=None, help="metrics to run (default: all)")
+    p.add_argument("--metric-setting", action="append", default=[], metavar="KEY=VALUE",
+                   help="a metric setting, e.g. num_train=5000 or dci.estimator=gbt (repeatable)")
+    p.add_argument("--iwae-samples", type=int, default=0,
+                   help="importance samples for each run's -log p(x) (default 0: metrics only)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of every recipe, e.g. --set training.batch_size=128")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
+                   help="Keras verbosity while training (progress lines are printed anyway)")
+    p.add_argument("--out", default="runs/study",
+                   help="study folder (default: %(default)s); rerun to resume")
+    p.set_defaults(func=cmd_study)
     return parser
 
 

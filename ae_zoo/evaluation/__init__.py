@@ -1,4 +1,5 @@
-"""Evaluation: latent statistics, interpolation and traversal; disentanglement metrics."""
+"""Evaluation: latent statistics, interpolation and traversal; disentanglement metrics;
+the evaluate / compare / study reports."""
 
 from ae_zoo.evaluation.latent import (
     code_summary,
@@ -20,4 +21,19 @@ from ae_zoo.evaluation.disentanglement import (
     modularity_explicitness,
     sap,
     unsupervised_scores,
+)
+from ae_zoo.evaluation.report import (
+    FAST_METRIC_SETTINGS,
+    HEADLINE_SCORES,
+    evaluate_run,
+    representation_function,
+    resolve_metrics,
+)
+from ae_zoo.evaluation.compare import compare_models, matched_recipes
+from ae_zoo.evaluation.study import (
+    DEFAULT_STEPS,
+    STUDY_METRIC_SETTINGS,
+    run_study,
+    study_recipe,
+    variance_shares,
 )

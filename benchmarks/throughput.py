@@ -1,0 +1,241 @@
+"""Training throughput of ae_zoo's defaults against a plain Keras baseline, and the roofline.
+
+    python benchmarks/throughput.py [--epochs 6] [--repeats 3] [--skip-conv]
+
+Measures training samples/second, in one process, for
+  (a) the dense VAE 784-512-256-16 (Bernoulli, batch 128) on mnist5k, trained the way
+      `ae-zoo train vae` trains it (ae_zoo defaults: XLA-compiled step, several steps per
+      execution, the in-memory epoch pipeline), and
+  (b) the same model written the way the keras.io VAE example writes it: a `Sampling`
+      layer, a `keras.Model` subclass with a custom `train_step`, `compile(Adam())` with
+      Keras' defaults (no XLA on CPU, one step per execution), `fit` on numpy arrays;
+and the same pair for the conv VAE of the dSprites recipe (conv 32-32-64-64, 4x4
+kernels, stride 2, dense 256, 10 latents; batch 64). The first epoch (compilation) is
+excluded; the figure is the median over the remaining epochs of `repeats` runs.
+
+It also measures the matrix-multiply rate this machine reaches for the dense VAE's own
+layer shapes (every forward and backward product of one training step, run back to back
+in a compiled loop, best of TF's and XLA's kernels), and reports the fraction of it the
+dense VAE's training reaches: achieved FLOP/s / matmul FLOP/s (the roofline).
+Targets (issue 5): dense >= 2x baseline, conv >= 1.3x baseline, roofline >= 75%.
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers, ops  # noqa: E402
+
+import ae_zoo  # noqa: E402
+from ae_zoo.training.pipeline import ArrayPipeline  # noqa: E402
+from ae_zoo.training.runner import resolve_steps_per_execution  # noqa: E402
+
+DENSE = (512, 256)
+LATENT = 16
+
+
+# ---------------------------------------------------------------- the keras.io-style baseline
+class Sampling(layers.Layer):
+    """z = mean + exp(log_var / 2) * eps."""
+
+    def call(self, inputs):
+        mean, log_var = inputs
+        eps = keras.random.normal(ops.shape(mean))
+        return mean + ops.exp(0.5 * log_var) * eps
+
+
+class BaselineVAE(keras.Model):
+    """A VAE as the keras.io example writes one: custom train_step, three trackers."""
+
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder = encoder, decoder
+        self.total_tracker = keras.metrics.Mean(name="loss")
+        self.rec_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+
+    @property
+    def metrics(self):
+        return [self.total_tracker, self.rec_tracker, self.kl_tracker]
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            mean, log_var, z = self.encoder(data)
+            recon = self.decoder(z)
+            rec = ops.mean(ops.sum(keras.losses.binary_crossentropy(data, recon), axis=(1, 2)))
+            kl = -0.5 * (1 + log_var - ops.square(mean) - ops.exp(log_var))
+            kl = ops.mean(ops.sum(kl, axis=1))
+            total = rec + kl
+        grads = tape.gradient(total, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.total_tracker.update_state(total)
+        self.rec_tracker.update_state(rec)
+        self.kl_tracker.update_state(kl)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def baseline_dense(shape):
+    inputs = keras.Input(shape)
+    h = layers.Flatten()(inputs)
+    for units in DENSE:
+        h = layers.Dense(units, activation="relu")(h)
+    mean, log_var = layers.Dense(LATENT)(h), layers.Dense(LATENT)(h)
+    encoder = keras.Model(inputs, [mean, log_var, Sampling()([mean, log_var])])
+    z = keras.Input((LATENT,))
+    h = z
+    for units in reversed(DENSE):
+        h = layers.Dense(units, activation="relu")(h)
+    h = layers.Dense(int(np.prod(shape)), activation="sigmoid")(h)
+    decoder = keras.Model(z, layers.Reshape(shape)(h))
+    return BaselineVAE(encoder, decoder)
+
+
+def baseline_conv(shape, filters=(32, 32, 64, 64), dense=256, latent=10):
+    inputs = keras.Input(shape)
+    h = inputs
+    for f in filters:
+        h = layers.Conv2D(f, 4, strides=2, padding="same", activation="relu")(h)
+    feature_shape = h.shape[1:]
+    h = layers.Dense(dense, activation="relu")(layers.Flatten()(h))
+    mean, log_var = layers.Dense(latent)(h), layers.Dense(latent)(h)
+    encoder = keras.Model(inputs, [mean, log_var, Sampling()([mean, log_var])])
+    z = keras.Input((latent,))
+    h = layers.Dense(dense, activation="relu")(z)
+    h = layers.Dense(int(np.prod(feature_shape)), activation="relu")(h)
+    h = layers.Reshape(feature_shape)(h)
+    for f in list(reversed(filters[:-1])):
+        h = layers.Conv2DTranspose(f, 4, strides=2, padding="same", activation="relu")(h)
+    h = layers.Conv2DTranspose(shape[-1], 4, strides=2, padding="same", activation="sigmoid")(h)
+    return BaselineVAE(encoder, keras.Model(z, h))
+
+
+# ----------------------------------------------------------------------------- timing
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+
+
+def rate(timer, samples_per_epoch):
+    return samples_per_epoch / statistics.median(timer.times[1:])
+
+
+def run_ae_zoo(x, model_kwargs, batch_size, epochs):
+    keras.utils.set_random_seed(0)
+    model = ae_zoo.models.create("vae", input_shape=x.shape[1:], seed=0, **model_kwargs)
+    pipeline = ArrayPipeline(x, batch_size=batch_size, seed=0)
+    spe = resolve_steps_per_execution("auto", pipeline.steps_per_epoch)
+    model.compile(steps_per_execution=spe)  # the defaults: Adam(1e-3), XLA where supported
+    timer = EpochTimer()
+    model.fit(pipeline.dataset(), epochs=epochs, verbose=0, callbacks=[pipeline.callback(), timer])
+    return rate(timer, pipeline.steps_per_epoch * batch_size), model
+
+
+def run_baseline(x, build, batch_size, epochs):
+    keras.utils.set_random_seed(0)
+    model = build(x.shape[1:])
+    model.compile(optimizer=keras.optimizers.Adam())
+    timer = EpochTimer()
+    steps = len(x) // batch_size
+    model.fit(x[:steps * batch_size], epochs=epochs, batch_size=batch_size, verbose=0,
+              callbacks=[timer])
+    return rate(timer, steps * batch_size)
+
+
+# ---------------------------------------------------------------------------- roofline
+def dense_step_matmuls(batch, sizes, input_needs_grad):
+    """(m, k, n) of every matmul in one training step of an MLP with these layer sizes."""
+    shapes = []
+    for i, (k, n) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes.append((batch, k, n))          # forward: activations @ weights
+        shapes.append((k, batch, n))          # weight gradient: activations^T @ grad
+        if i or input_needs_grad:             # input gradient (none for the data itself)
+            shapes.append((batch, n, k))
+    return shapes
+
+
+def matmul_rate(shapes, jit, repeats=20):
+    """FLOP/s of running these matmuls back to back in one compiled function."""
+    operands = [(tf.random.normal((m, k)), tf.random.normal((k, n))) for m, k, n in shapes]
+
+    @tf.function(jit_compile=jit)
+    def step():
+        total = tf.constant(0.0)
+        for a, b in operands:
+            total += tf.reduce_sum(tf.matmul(a, b)[:1, :1])
+        return total
+
+    step()
+    flops = sum(2 * m * k * n for m, k, n in shapes)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return flops / best
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-conv", action="store_true")
+    args = parser.parse_args()
+
+    x = ae_zoo.data.load("mnist5k", "train").x
+    dense_kwargs = dict(latent_dim=LATENT, hidden_units=DENSE, likelihood="bernoulli")
+    ours, theirs = [], []
+    for _ in range(args.repeats):  # interleaved, so machine load affects both alike
+        ours.append(run_ae_zoo(x, dense_kwargs, 128, args.epochs)[0])
+        theirs.append(run_baseline(x, baseline_dense, 128, args.epochs))
+    dense_ours, dense_base = statistics.median(ours), statistics.median(theirs)
+
+    sizes_enc = [784, *DENSE, 2 * LATENT]
+    sizes_dec = [LATENT, *reversed(DENSE), 784]
+    # The decoder's input z needs its gradient: it flows back into the encoder.
+    shapes = dense_step_matmuls(128, sizes_enc, False) + dense_step_matmuls(128, sizes_dec, True)
+    flops_per_sample = sum(2 * m * k * n for m, k, n in shapes) / 128
+    peak = max(matmul_rate(shapes, jit=False), matmul_rate(shapes, jit=True))
+    achieved = dense_ours * flops_per_sample
+
+    print(f"\nDense VAE 784-512-256-16, Bernoulli, batch 128, mnist5k ({args.repeats} runs, "
+          f"{args.epochs} epochs each, first epoch excluded)")
+    print(f"  ae_zoo default training   {dense_ours:10.0f} samples/s")
+    print(f"  keras.io-style baseline   {dense_base:10.0f} samples/s")
+    print(f"  speed-up                  {dense_ours / dense_base:10.2f}x   (target >= 2x)")
+    print(f"  matmul rate, same shapes  {peak / 1e9:10.1f} GFLOP/s")
+    print(f"  training FLOP per sample  {flops_per_sample / 1e6:10.2f} MFLOP")
+    print(f"  dense VAE training        {achieved / 1e9:10.1f} GFLOP/s = "
+          f"{100 * achieved / peak:.0f}% of the matmul rate   (target >= 75%)")
+
+    if not args.skip_conv:
+        dsprites = ae_zoo.data.load("dsprites", "train", num_samples=4096).x
+        conv_kwargs = dict(latent_dim=10, architecture="conv", filters=(32, 32, 64, 64),
+                           kernel_size=4, dense_units=(256,), likelihood="bernoulli")
+        ours, theirs = [], []
+        for _ in range(args.repeats):
+            ours.append(run_ae_zoo(dsprites, conv_kwargs, 64, max(3, args.epochs // 2))[0])
+            theirs.append(run_baseline(dsprites, baseline_conv, 64, max(3, args.epochs // 2)))
+        conv_ours, conv_base = statistics.median(ours), statistics.median(theirs)
+        print("\nConv VAE of the dSprites recipe (32-32-64-64, 4x4/2, dense 256, 10 latents), "
+              "batch 64, 64x64x1")
+        print(f"  ae_zoo default training   {conv_ours:10.0f} samples/s")
+        print(f"  keras.io-style baseline   {conv_base:10.0f} samples/s")
+        print(f"  speed-up                  {conv_ours / conv_base:10.2f}x   (target >= 1.3x)")
+
+
+if __name__ == "__main__":
+    main()

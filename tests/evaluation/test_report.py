@@ -1,0 +1,177 @@
+"""`ae-zoo evaluate`: evaluation.json against independent computations, on a tiny run,
+its SavedModel, and a tiny model on a dSprites subset."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from ae_zoo import cli, data, models
+from ae_zoo.evaluation import compute_all, evaluate_run
+from ae_zoo.evaluation.report import resolve_metrics
+from ae_zoo.export import export_saved_model
+from ae_zoo.training import recipes
+from ae_zoo.training.runner import run
+
+from tests.evaluation._tiny import PNG, TINY_METRICS
+
+
+def tiny_run(name, out, **model):
+    recipe = recipes.validate({
+        "model": {"name": name, "latent_dim": 2, "architecture": "mlp",
+                  "options": {"hidden_units": [16]}, **model},
+        "data": {"name": "digits"},
+        "training": {"epochs": 1, "batch_size": 64, "jit_compile": False, "iwae_samples": 5},
+        "out": str(out),
+    })
+    run(recipe, verbose=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    return tiny_run("vae", tmp_path_factory.mktemp("runs") / "vae")
+
+
+@pytest.fixture(scope="module")
+def vae_eval(vae_run):
+    return evaluate_run(vae_run, iwae_samples=5)
+
+
+@pytest.fixture(scope="module")
+def vae_model(vae_run):
+    return keras.models.load_model(vae_run / "model.keras", compile=False)
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    return data.load("digits", "test")
+
+
+def test_writes_evaluation_json_and_figures(vae_run, vae_eval):
+    out = vae_run / "evaluation"
+    assert vae_eval["out"] == str(out)
+    assert json.loads((out / "evaluation.json").read_text()) == vae_eval
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no partial files
+    assert set(vae_eval["figures"]) == {"reconstructions", "samples", "interpolations",
+                                        "traversals", "latent_scatter", "manifold",
+                                        "latent_ranges"}
+    for name in vae_eval["figures"].values():
+        assert (out / name).read_bytes()[:8] == PNG
+    assert vae_eval["dataset"] == {"name": "digits", "split": "test", "options": {},
+                                   "num_examples": 360, "has_labels": True, "has_factors": False}
+    assert vae_eval["source"]["family"] == "vae" and vae_eval["source"]["kind"] == "run"
+    assert vae_eval["disentanglement"] is None and "disentanglement" in vae_eval["unavailable"]
+
+
+def test_reconstruction_error_is_recomputed_from_the_model(vae_eval, vae_model, test_split):
+    recon = np.asarray(vae_model.reconstruct(test_split.x), np.float64)
+    assert vae_eval["reconstruction"]["mse"] == pytest.approx(
+        np.mean((recon - test_split.x) ** 2), rel=1e-5)
+    assert vae_eval["reconstruction"]["loss"] == vae_eval["losses"]["reconstruction_loss"] > 0
+
+
+def test_latent_stats_match_numpy(vae_eval, vae_model, test_split):
+    mean, scale = (np.asarray(t, np.float64) for t in
+                   vae_model.encode(test_split.x, return_distribution=True))
+    latent = vae_eval["latent"]
+    np.testing.assert_allclose(latent["min"], mean.min(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(latent["max"], mean.max(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(latent["mean"], mean.mean(0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(latent["std"], mean.std(0), rtol=1e-4, atol=1e-6)
+    assert latent["value_range"] == pytest.approx([mean.min(), mean.max()], rel=1e-5)
+    assert latent["active_units"] == int(np.sum(mean.var(0) > 0.01))
+    kl = np.mean(0.5 * (scale ** 2 + mean ** 2 - 2 * np.log(scale) - 1), axis=0)
+    np.testing.assert_allclose(latent["kl_per_dim"], kl, rtol=1e-4, atol=1e-6)
+    assert latent["total_kl"] == pytest.approx(kl.sum(), rel=1e-4)
+
+
+def test_vae_likelihood(vae_eval, vae_model, test_split):
+    lik = vae_eval["likelihood"]
+    assert lik["iwae_samples"] == 5 and lik["iwae_examples"] == 360
+    assert lik["elbo"] == pytest.approx(-(lik["reconstruction_loss"] + lik["kl"]), rel=1e-4)
+    # IWAE with 5 samples is a tighter bound than the one-sample ELBO (up to MC noise)
+    assert lik["iwae_nll"] <= -lik["elbo"] + 1.0
+    log_px = vae_model.log_likelihood(test_split.x, num_samples=5, batch_size=100)
+    assert lik["iwae_nll"] == pytest.approx(-np.mean(log_px), rel=1e-5)
+
+
+def test_autoencoder_run(tmp_path, test_split):
+    out = tiny_run("ae", tmp_path / "ae")
+    result = evaluate_run(out, out=tmp_path / "ev", figures=True)
+    assert result["likelihood"] is None and result["source"]["family"] == "autoencoder"
+    assert "samples" not in result["figures"] and "samples" in " ".join(result["unavailable"])
+    model = keras.models.load_model(out / "model.keras", compile=False)
+    codes = np.asarray(model.encode(test_split.x), np.float64)
+    assert result["latent"]["value_range"] == pytest.approx([codes.min(), codes.max()], rel=1e-5)
+    assert result["latent"]["kl_per_dim"] is None
+    assert "BCE" in result["reconstruction"]["loss_definition"]
+    assert (tmp_path / "ev" / "traversals.png").read_bytes()[:8] == PNG
+
+
+def test_saved_model(vae_run, vae_eval, vae_model, tmp_path):
+    path = export_saved_model(vae_model, tmp_path / "sm", warmup=False)
+    with pytest.raises(ValueError, match="--dataset"):  # no card: nothing records the data
+        evaluate_run(path, out=tmp_path / "none")
+    result = evaluate_run(path, dataset="digits", out=tmp_path / "ev")
+    assert result["source"]["kind"] == "saved_model" and result["source"]["family"] == "vae"
+    assert result["reconstruction"]["mse"] == pytest.approx(vae_eval["reconstruction"]["mse"],
+                                                            rel=1e-5)
+    for key in ("min", "max", "mean", "std", "kl_per_dim"):
+        np.testing.assert_allclose(result["latent"][key], vae_eval["latent"][key], rtol=1e-4,
+                                   atol=1e-6)
+    assert result["likelihood"] is None and result["losses"] is None
+    assert {"elbo", "iwae_nll", "losses"} <= set(result["unavailable"])
+    assert set(result["figures"]) == set(vae_eval["figures"])
+    for name in result["figures"].values():
+        assert (tmp_path / "ev" / name).read_bytes()[:8] == PNG
+
+
+def test_dsprites_disentanglement_metrics(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = models.create("vae", latent_dim=2, input_shape=(64, 64, 1), hidden_units=(8,), seed=0)
+    model.save(tmp_path / "tiny.keras")
+    result = evaluate_run(tmp_path / "tiny.keras", dataset="dsprites", out=tmp_path / "ev",
+                          data_options={"num_samples": 64}, metric_settings=TINY_METRICS,
+                          iwae_samples=0, seed=3)
+    scores = result["disentanglement"]["scores"]
+    assert {k.split(".")[0] for k in scores} == set(resolve_metrics(None))
+    assert result["disentanglement"]["settings"]["mig"]["num_train"] == 64
+    assert result["disentanglement"]["settings"]["beta_vae_score"]["group_size"] == 4
+    # the same scores from compute_all with the model's encoder mean as numpy
+    settings = {k: v for k, v in TINY_METRICS.items() if k != "batch_size"}
+    again = compute_all(data.load("dsprites", "test", num_samples=64).ground_truth,
+                        lambda x: np.asarray(model.encode(x)), 3, batch_size=64, **settings)
+    assert again.keys() == scores.keys()
+    for key, value in again.items():
+        assert scores[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+    # dSprites has no labels: the scatter is coloured by its first factor (shape)
+    assert result["figures"]["latent_scatter"] == "latent_scatter.png"
+    assert "iwae_nll" in result["unavailable"]
+
+
+def test_bad_requests_fail_before_any_work(vae_run, tmp_path):
+    with pytest.raises(ValueError, match="no ground-truth factors"):
+        evaluate_run(vae_run, metrics="mig", out=tmp_path / "a")
+    with pytest.raises(ValueError, match="unknown metric"):
+        evaluate_run(vae_run, metrics="mig,irs", out=tmp_path / "b")
+    with pytest.raises(ValueError, match="no metric takes"):
+        evaluate_run(vae_run, metric_settings={"num_trian": 5}, out=tmp_path / "c")
+    with pytest.raises(ValueError, match="shape"):
+        evaluate_run(vae_run, dataset="mnist5k", out=tmp_path / "d")
+    with pytest.raises(FileNotFoundError):
+        evaluate_run(tmp_path / "nothing-here", out=tmp_path / "e")
+    assert not any((tmp_path / n).exists() for n in "abcd")
+
+
+def test_cli(vae_run, tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert cli.main(["evaluate", str(vae_run), "--out", str(out), "--iwae-samples", "0",
+                     "--metrics", "none", "--no-figures"]) == 0
+    result = json.loads((out / "evaluation.json").read_text())
+    assert result["likelihood"]["iwae_nll"] is None and result["figures"] == {}
+    assert [p.name for p in out.iterdir()] == ["evaluation.json"]
+    assert "evaluation.json" in capsys.readouterr().out
+    assert cli.main(["evaluate", str(vae_run), "--metrics", "mig", "--out", str(out)]) == 2
+    assert "no ground-truth factors" in capsys.readouterr().err
