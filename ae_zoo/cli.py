@@ -166,9 +166,7 @@ def cmd_compare(args):
 
 
 def cmd_study(args):
-    from ae_zoo.evaluation.study import run_study
-
-    from ae_zoo.evaluation.study import DEFAULT_MODELS, DEFAULT_SEEDS, DEFAULT_STEPS
+    from ae_zoo.evaluation.study import DEFAULT_MODELS, DEFAULT_SEEDS, DEFAULT_STEPS, run_study
 
     command = " ".join(["ae-zoo", *map(shlex.quote, args.argv)])
     run_study(args.models or DEFAULT_MODELS, args.seeds or DEFAULT_SEEDS, args.dataset,
