@@ -1,0 +1,90 @@
+"""ArrayPipeline: every example once per epoch, an order that is a function of (seed, epoch),
+labels that stay with their images, and the same batches however they are chunked."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ae_zoo.training.pipeline import ArrayPipeline
+
+
+def examples(n=50):
+    x = np.arange(n, dtype="float32").reshape(n, 1, 1, 1) * np.ones((1, 2, 2, 1), "float32")
+    return x, np.arange(n) % 7
+
+
+def epoch(pipeline, number):
+    pipeline.epoch.assign(number)
+    return [tuple(t.numpy() for t in b) if isinstance(b, tuple) else b.numpy()
+            for b in pipeline.dataset()]
+
+
+def ids(batch):
+    return batch[:, 0, 0, 0].astype(int).tolist()
+
+
+def test_one_epoch_visits_every_example_once_with_the_partial_batch():
+    x, _ = examples(50)
+    pipeline = ArrayPipeline(x, batch_size=16, seed=3, drop_remainder=False)
+    batches = epoch(pipeline, 0)
+    assert pipeline.steps_per_epoch == 4 and [len(b) for b in batches] == [16, 16, 16, 2]
+    seen = sum((ids(b) for b in batches), [])
+    assert sorted(seen) == list(range(50)) and seen != list(range(50))
+
+
+def test_the_order_is_the_stateless_permutation_of_seed_and_epoch():
+    x, _ = examples(50)
+    pipeline = ArrayPipeline(x, batch_size=16, seed=3)
+    assert pipeline.steps_per_epoch == 3  # shuffling drops the partial batch
+    for number in (0, 5):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(50, dtype=tf.int64), seed=tf.constant([3, number], tf.int64)).numpy()
+        got = epoch(pipeline, number)
+        assert [ids(b) for b in got] == [order[i:i + 16].tolist() for i in (0, 16, 32)]
+    again = ArrayPipeline(x, batch_size=16, seed=3)
+    assert [ids(b) for b in epoch(again, 5)] == [ids(b) for b in epoch(pipeline, 5)]
+    assert [ids(b) for b in epoch(pipeline, 1)] != [ids(b) for b in epoch(pipeline, 2)]
+
+
+def test_labels_stay_with_their_images():
+    x, y = examples(50)
+    for images, labels in epoch(ArrayPipeline(x, y, batch_size=8, seed=1), 2):
+        np.testing.assert_array_equal(labels, np.array(ids(images)) % 7)
+
+
+def test_chunks_do_not_change_the_batches(monkeypatch):
+    x, y = examples(50)
+    whole = ArrayPipeline(x, y, batch_size=4, seed=2, drop_remainder=False)
+    assert whole.batches_per_chunk == 12
+    monkeypatch.setattr(ArrayPipeline, "CHUNK_BYTES", 3 * 4 * 16)  # 3 batches of 4 x 16 bytes
+    chunked = ArrayPipeline(x, y, batch_size=4, seed=2, drop_remainder=False)
+    assert chunked.batches_per_chunk == 3
+    for a, b in zip(epoch(whole, 4), epoch(chunked, 4), strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_fewer_steps_per_epoch_take_a_fresh_subset():
+    x, _ = examples(50)
+    pipeline = ArrayPipeline(x, batch_size=8, seed=0, steps_per_epoch=2)
+    first, second = epoch(pipeline, 0), epoch(pipeline, 1)
+    assert [len(b) for b in first] == [8, 8]
+    assert len(set(ids(first[0]) + ids(first[1]))) == 16
+    assert ids(first[0]) != ids(second[0])
+
+
+def test_no_shuffle_keeps_the_stored_order():
+    x, _ = examples(10)
+    batches = epoch(ArrayPipeline(x, batch_size=4, shuffle=False), 7)
+    assert [ids(b) for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [ids(b) for b in epoch(ArrayPipeline(x[:3], batch_size=4, shuffle=False), 0)] == [[0, 1, 2]]
+
+
+def test_bad_sizes_are_refused():
+    x, _ = examples(10)
+    with pytest.raises(ValueError, match="larger than the dataset"):
+        ArrayPipeline(x, batch_size=16)
+    with pytest.raises(ValueError, match="batch_size"):
+        ArrayPipeline(x, batch_size=0)
+    with pytest.raises(ValueError, match="empty"):
+        ArrayPipeline(x[:0], batch_size=1, shuffle=False)
