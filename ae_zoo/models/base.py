@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras import ops
 
 from ae_zoo import _random, nets
-from ae_zoo.models import _checks
+from ae_zoo.models import _checks, _fused
 from ae_zoo.models import registry
 from ae_zoo.models.registry import register
 
@@ -316,6 +316,26 @@ class Autoencoder(keras.Model):
         grads = tape.gradient(scaled, weights)
         self.optimizer.apply_gradients(zip(grads, weights))
         return self._update_trackers(losses, x)
+
+    #: It returns the trackers' results, so several steps can run in one XLA program
+    #: (an override without this mark trains through Keras' own loop).
+    train_step.returns_tracker_results = True
+
+    def make_train_function(self, force=False):
+        """Keras' train function, or with XLA, ``steps_per_execution > 1`` and no
+        tf.distribute strategy, one that runs each execution's steps in a single XLA
+        program (see :mod:`ae_zoo.models._fused`)."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force=True)
+        default_strategy = (not tf.distribute.has_strategy()
+                            and self.distribute_strategy is tf.distribute.get_strategy())
+        fusable = (self.jit_compile and not self.run_eagerly and self.steps_per_execution > 1
+                   and default_strategy
+                   and getattr(type(self).train_step, "returns_tracker_results", False))
+        if fusable:
+            self.train_function = _fused.fused_train_function(self, self.train_function)
+        return self.train_function
 
     def test_step(self, data):
         x, y = self._unpack(data)

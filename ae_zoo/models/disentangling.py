@@ -273,6 +273,8 @@ class FactorVAE(VAE):
         del tape
         return self._update_trackers(losses, x)
 
+    train_step.returns_tracker_results = True
+
     def discriminator_step(self, z):
         """One update of D alone on codes ``z`` (M, D) vs. their permutation; returns ``(loss, accuracy)``.
 

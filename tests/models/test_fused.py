@@ -1,0 +1,94 @@
+"""Several steps in one XLA program: the same training as Keras' own step-by-step loop."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ae_zoo import models
+from ae_zoo.training.pipeline import ArrayPipeline
+
+SHAPE = (6, 6, 1)
+
+
+class KerasLoopVAE(models.VAE):
+    """A VAE whose train_step is an override without the mark: Keras runs its loop."""
+
+    def train_step(self, data):
+        return super().train_step(data)
+
+
+class KerasLoopFactorVAE(models.FactorVAE):
+    def train_step(self, data):
+        return super().train_step(data)
+
+
+def data(n=37, seed=0):
+    return np.random.default_rng(seed).uniform(size=(n, *SHAPE)).astype("float32")
+
+
+def train(cls, x, steps_per_execution, jit_compile=True, epochs=2, **kwargs):
+    keras.utils.set_random_seed(0)
+    model = cls(input_shape=SHAPE, latent_dim=2, hidden_units=(8,), seed=3, **kwargs)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
+    # 37 examples in batches of 4: 9 full batches and one of 1 -> executions of 4, 4, 2
+    pipeline = ArrayPipeline(x, batch_size=4, seed=1, drop_remainder=False)
+    history = model.fit(pipeline.dataset(), epochs=epochs, verbose=0, callbacks=[pipeline.callback()])
+    return model, history.history
+
+
+def fused(model):
+    return "fused_train_function" in model.train_function.__qualname__
+
+
+@pytest.mark.parametrize("fast, slow, n, epochs, steps", [
+    (models.VAE, KerasLoopVAE, 37, 2, 2 * 10),  # executions of 4, 4 and 2, the last batch of 1
+    (models.FactorVAE, KerasLoopFactorVAE, 32, 1, 8),  # two optimizers
+])
+def test_fused_steps_train_exactly_as_keras_loop(fast, slow, n, epochs, steps):
+    x = data(n)
+    a, history_a = train(fast, x, 4, epochs=epochs)
+    b, history_b = train(slow, x, 4, epochs=epochs)
+    assert fused(a) and not fused(b)
+    assert int(a.optimizer.iterations) == int(b.optimizer.iterations) == steps
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+    assert history_a.keys() == history_b.keys()
+    for key in history_a:
+        np.testing.assert_allclose(history_a[key], history_b[key], rtol=1e-5, atol=1e-6)
+
+
+def compiled(steps_per_execution, jit_compile=True):
+    model = models.VAE(input_shape=SHAPE, latent_dim=2, hidden_units=(8,), seed=3)
+    model.compile(jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    model.make_train_function()
+    return model
+
+
+def test_keras_loop_where_fusing_does_not_apply():
+    assert fused(compiled(4))
+    assert not fused(compiled(4, jit_compile=False))
+    assert not fused(compiled(1))
+
+
+def test_numpy_input_trains_every_batch():
+    model = compiled(4)
+    model.fit(data(12), epochs=1, batch_size=4, verbose=0)  # through Keras' data adapter
+    assert fused(model) and int(model.optimizer.iterations) == 3
+
+
+def test_loss_goes_down_with_fused_steps():
+    x = (data(64) > 0.5).astype("float32")
+    model, history = train(models.VAE, x, 8, epochs=6)
+    assert fused(model)
+    assert history["loss"][-1] < history["loss"][0]
+
+
+def test_not_fused_under_a_strategy():
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        model = models.VAE(input_shape=SHAPE, latent_dim=2, hidden_units=(8,), seed=3)
+        model.compile(jit_compile=True, steps_per_execution=4)
+    model.fit(data(16), epochs=1, batch_size=4, verbose=0)
+    assert not fused(model)
