@@ -105,10 +105,13 @@ class InterruptAfter(keras.callbacks.Callback):
             raise Interrupt()
 
 
-@pytest.mark.parametrize("model, xla", [("ae", False), ("vae", True)])
-def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, model, xla):
+@pytest.mark.parametrize("model, xla, steps_per_execution", [
+    ("ae", False, 1),
+    ("vae", True, 4),  # several steps in one XLA program (ae_zoo.models._fused)
+])
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, model, xla, steps_per_execution):
     base = tiny(**{"model.name": model, "training.epochs": 3, "training.jit_compile": xla,
-                   "callbacks.backup": True, "training.steps_per_execution": 1})
+                   "callbacks.backup": True, "training.steps_per_execution": steps_per_execution})
     straight = run({**base, "out": str(tmp_path / "straight")}, verbose=0)
     out = str(tmp_path / "resumed")
     with pytest.raises(Interrupt):
