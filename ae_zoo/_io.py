@@ -44,6 +44,22 @@ def _jsonable(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def read_json(path):
+    """The JSON document at ``path``, or None when there is no such file."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_text(path, text):
+    """Writes ``text`` (UTF-8) to ``path``, atomically."""
+    with atomic_path(path, os.path.splitext(os.fspath(path))[1]) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    return path
+
+
 def write_json(path, payload):
     """Writes ``payload`` as indented, key-sorted JSON, atomically."""
     with atomic_path(path, ".json") as tmp:

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from ae_zoo._io import atomic_path, write_json
+from ae_zoo._io import read_json, write_json, write_text
 from ae_zoo.evaluation import latent as _latent
 from ae_zoo.evaluation import report as _report
 
@@ -90,17 +90,15 @@ def matched_recipes(model_a, model_b, dataset="mnist5k", *, epochs=None, latent_
 
 def _run_matches(run_dir, recipe):
     """None when the finished run in ``run_dir`` was trained as ``recipe`` says, else why not."""
-    path = os.path.join(run_dir, "run.json")
-    if not os.path.isfile(path):
+    info = read_json(os.path.join(run_dir, "run.json"))
+    if info is None:
         return "it has no run.json"
-    with open(path, encoding="utf-8") as f:
-        old = (json.load(f) or {}).get("recipe") or {}
-    for section, key in [("model", k) for k in _MATCHED_KEYS] + [("data", "name"),
-                                                                   ("training", "epochs"),
-                                                                   ("training", "steps")]:
-        was, want = (old.get(section) or {}).get(key), recipe[section][key]
-        if was != want:
-            return f"it was trained with {section}.{key} = {was!r}, not {want!r}"
+    old = info.get("recipe") or {}
+    keys = [("model", k) for k in _MATCHED_KEYS] + [("data", "name"), ("training", "epochs"),
+                                                     ("training", "steps")]
+    mismatch = _report.recipe_mismatch(old, recipe, keys)
+    if mismatch:
+        return f"it was trained with {mismatch}"
     was = _network_options((old.get("model") or {}).get("options"))
     want = _network_options(recipe["model"]["options"])
     if was != want:
@@ -143,17 +141,10 @@ def code_statistics(codes, stats=None):
     }
 
 
-def _read_json(path):
-    if not os.path.isfile(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f) or {}
-
-
 def _run_label(run):
     """The registered model name recorded in a run's run.json, or None."""
     folder = run if os.path.isdir(run) else os.path.dirname(run)
-    info = _read_json(os.path.join(folder, "run.json"))
+    info = read_json(os.path.join(folder, "run.json")) or {}
     return info.get("registry_name") or ((info.get("recipe") or {}).get("model") or {}).get("name")
 
 
@@ -267,8 +258,8 @@ def compare_models(model_a="ae", model_b="vae", dataset=None, *, epochs=None, la
                         model.latent_dim).numpy()
         draw_labels = None if labels is None else np.arange(len(z)) % model.num_classes
         draws = _latent.decode_codes(model, z, draw_labels)
-        run_info = _read_json(os.path.join(run_dir, "run.json")) if os.path.isdir(run_dir) else {}
-        metrics = _read_json(os.path.join(run_dir, "metrics.json")) if os.path.isdir(run_dir) else {}
+        run_info = read_json(os.path.join(run_dir, "run.json")) or {}  # None for a .keras file
+        metrics = read_json(os.path.join(run_dir, "metrics.json")) or {}
         recipe = run_info.get("recipe") or {}
         entries[label] = {
             "model": getattr(model, "registry_name", None) or type(model).__name__,
@@ -315,9 +306,7 @@ def compare_models(model_a="ae", model_b="vae", dataset=None, *, epochs=None, la
     }
     result = _report.to_jsonable(result)
     write_json(os.path.join(out, "compare.json"), result)
-    with atomic_path(os.path.join(out, "report.md"), ".md") as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(report_markdown(result, files))
+    write_text(os.path.join(out, "report.md"), report_markdown(result, files))
     result["out"] = out
     say(f"Wrote {out}/report.md, compare.json and the figures")
     return result

@@ -256,6 +256,17 @@ class SignatureModel:
 
 
 # ---------------------------------------------------------------- loading
+def recipe_mismatch(old, recipe, keys):
+    """``"section.key = was, not want"`` for the first ``(section, key)`` of ``keys`` where the
+    recipe a finished run was trained with (``old``, from its run.json) differs from
+    ``recipe``; None when they all agree."""
+    for section, key in keys:
+        was, want = ((old or {}).get(section) or {}).get(key), recipe[section][key]
+        if was != want:
+            return f"{section}.{key} = {was!r}, not {want!r}"
+    return None
+
+
 def _is_saved_model_dir(path):
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return True

@@ -39,7 +39,7 @@ import time
 
 import numpy as np
 
-from ae_zoo._io import atomic_path, write_json
+from ae_zoo._io import read_json, write_json, write_text
 from ae_zoo.evaluation import report as _report
 
 DEFAULT_MODELS = ("vae", "beta_vae", "annealed_vae", "beta_tcvae", "factor_vae", "dip_vae_i",
@@ -123,11 +123,9 @@ def study_recipe(model, seed, dataset="dsprites", steps=DEFAULT_STEPS, out="runs
 
 
 def _read_json(path):
-    if not os.path.isfile(path):
-        return None
+    """``read_json``, with an unreadable file counted as missing (its run is redone)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        return read_json(path)
     except ValueError:
         return None
 
@@ -140,12 +138,11 @@ def _status(recipe, settings_json):
         return "todo"
     run_info = _read_json(os.path.join(run_dir, "run.json")) or {}
     old = run_info.get("recipe") or {}
-    for section, key in (("model", "name"), ("data", "name"), ("training", "steps"),
-                         ("training", "seed")):
-        was, want = (old.get(section) or {}).get(key), recipe[section][key]
-        if was != want:
-            raise ValueError(f"{run_dir} was trained with {section}.{key} = {was!r}, not {want!r}: "
-                             "choose another --out (or remove that run directory)")
+    mismatch = _report.recipe_mismatch(old, recipe, (("model", "name"), ("data", "name"),
+                                                     ("training", "steps"), ("training", "seed")))
+    if mismatch:
+        raise ValueError(f"{run_dir} was trained with {mismatch}: "
+                         "choose another --out (or remove that run directory)")
     scores = _read_json(os.path.join(run_dir, RESULTS_FILE))
     if scores and json.dumps(scores.get("settings"), sort_keys=True) == settings_json:
         return "done"
@@ -372,12 +369,6 @@ def results_markdown(study):
     return "\n".join(lines)
 
 
-def _write_text(path, text):
-    with atomic_path(path, os.path.splitext(path)[1]) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-
-
 def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", steps=DEFAULT_STEPS,
               out="runs/study", full_metrics=False, metric_settings=None, metrics=None,
               iwae_samples=0, overrides=(), verbose=0, log=print, command=None):
@@ -545,7 +536,7 @@ def write_results(out, models, seeds, dataset, recipes, effective, preset, names
     writer.writeheader()
     for r in rows:
         writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fixed + score_columns})
-    _write_text(os.path.join(out, "results.csv"), buffer.getvalue())
+    write_text(os.path.join(out, "results.csv"), buffer.getvalue())
     first = recipes[pairs[0]]
     study = _report.to_jsonable({
         "settings": {"models": models, "seeds": seeds, "dataset": dataset,
@@ -575,7 +566,7 @@ def write_results(out, models, seeds, dataset, recipes, effective, preset, names
         figures["overview"] = "boxplots.png"
     study["figures"] = figures
     write_json(os.path.join(out, "study.json"), study)
-    _write_text(os.path.join(out, "results.md"), results_markdown(study))
+    write_text(os.path.join(out, "results.md"), results_markdown(study))
     study["out"] = out
     say(f"Wrote {out}/results.csv, results.md, study.json and {len(figures)} plots "
         f"({len(rows)} of {len(pairs)} runs)")

@@ -9,11 +9,10 @@ dataset and split, epochs, seed), its test metrics from ``metrics.json``, the
 signatures with their shapes and dtypes, and the versions it was made with.
 """
 
-import json
 import os
 import platform
 
-from ae_zoo._io import atomic_path, write_json
+from ae_zoo._io import read_json, write_json, write_text
 from ae_zoo.export.saved_model import export_saved_model, is_conditional, is_vae, signature_specs
 
 #: metrics.json keys summarized in the card's README, with their meaning.
@@ -24,13 +23,6 @@ HEADLINE_METRICS = {
     "test_iwae_nll": "-log p(x), importance-weighted estimate, nats per example",
     "test_kl": "KL(q(z\\|x) \\|\\| p(z)), nats per example",
 }
-
-
-def _read_json(path):
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 def load_run(run):
@@ -55,8 +47,8 @@ def load_run(run):
         run_dir = os.path.dirname(run) if os.path.basename(run) == "model.keras" else None
     else:
         raise FileNotFoundError(f"{run} is neither a run directory nor a .keras file.")
-    run_info = (_read_json(os.path.join(run_dir, "run.json")) if run_dir else None) or {}
-    metrics = (_read_json(os.path.join(run_dir, "metrics.json")) if run_dir else None) or {}
+    run_info = (read_json(os.path.join(run_dir, "run.json")) if run_dir else None) or {}
+    metrics = (read_json(os.path.join(run_dir, "metrics.json")) if run_dir else None) or {}
     model = keras.models.load_model(model_path, compile=False)
     return model, run_info, metrics, model_path
 
@@ -217,9 +209,7 @@ def card_markdown(card):
 def write_card(folder, card):
     """Writes ``card.json`` and ``README.md`` into ``folder``, each atomically."""
     write_json(os.path.join(folder, "card.json"), card)
-    with atomic_path(os.path.join(folder, "README.md"), ".md") as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(card_markdown(card))
+    write_text(os.path.join(folder, "README.md"), card_markdown(card))
     return os.path.join(folder, "card.json")
 
 

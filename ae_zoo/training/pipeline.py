@@ -64,11 +64,11 @@ class ArrayPipeline:
                 f"batch_size {self.batch_size} is larger than the dataset ({self.num_examples} "
                 "examples); lower the batch size."
             )
-        full = (self.num_examples // self.batch_size if self.drop_remainder
-                else math.ceil(self.num_examples / self.batch_size))
+        self._whole = self.num_examples // self.batch_size  # batches of batch_size examples
+        full = self._whole if self.drop_remainder else math.ceil(self.num_examples / self.batch_size)
         self.steps_per_epoch = min(full, int(steps_per_epoch)) if steps_per_epoch else full
         batch_bytes = self.batch_size * int(np.prod(self.x.shape[1:])) * self.x.dtype.size
-        whole_batches = min(self.num_examples // self.batch_size, self.steps_per_epoch)
+        whole_batches = min(self._whole, self.steps_per_epoch)
         self.batches_per_chunk = max(1, min(whole_batches, self.CHUNK_BYTES // batch_bytes))
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
 
@@ -81,8 +81,8 @@ class ArrayPipeline:
 
     def _index_batches(self):
         """The epoch's permutation as rows of ``batch_size`` indices [steps, batch_size]."""
-        full = self.num_examples // self.batch_size
-        rows = tf.reshape(self._order()[:full * self.batch_size], (full, self.batch_size))
+        rows = tf.reshape(self._order()[:self._whole * self.batch_size],
+                          (self._whole, self.batch_size))
         return rows[:self.steps_per_epoch]
 
     def _gather(self, indices):
@@ -98,8 +98,7 @@ class ArrayPipeline:
         return self._gather(self._index_batches()[start:start + self.batches_per_chunk])
 
     def _last_partial_batch(self, _):
-        full = self.num_examples // self.batch_size
-        return self._gather(self._order()[full * self.batch_size:])
+        return self._gather(self._order()[self._whole * self.batch_size:])
 
     def dataset(self):
         """The ``tf.data.Dataset`` of one epoch; Keras iterates it anew every epoch.
@@ -110,7 +109,7 @@ class ArrayPipeline:
         pipeline has as few stages and elements as it can (one element per example, as
         ``unbatch`` + ``batch`` of indices would give, cost ~1 ms per batch here).
         """
-        full = min(self.num_examples // self.batch_size, self.steps_per_epoch)
+        full = min(self._whole, self.steps_per_epoch)
         chunks = math.ceil(full / self.batches_per_chunk)  # 0 when every batch is partial
         ds = tf.data.Dataset.range(chunks).map(self._chunk).unbatch()
         if full < self.steps_per_epoch:  # the last, partial batch (drop_remainder=False)
