@@ -139,8 +139,8 @@ class ConditionalVAE(VAE):
                 raise ValueError("ConditionalVAE needs a dataset of (x, labels) pairs.")
             super().check_inputs(x.map(lambda a, *rest: a), what=what)
             labels = x.map(lambda a, b, *rest: b)
-            if labels.cardinality() == tf.data.INFINITE_CARDINALITY:
-                labels = labels.take(1)  # an endless stream: check what can be checked
+            if labels.cardinality() < 0:  # endless or unknown: check what can be checked
+                labels = labels.take(1)
             for batch in labels:
                 self._check_labels(batch.numpy(), what=f"labels in {what}")
             return

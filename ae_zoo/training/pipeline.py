@@ -9,6 +9,11 @@ the batches it would have seen.
 
 The examples stay in one in-memory tensor; batches are ``tf.gather``-ed from it, up to
 64 MB of them at a time, and prefetched. That is the cache: nothing is decoded per epoch.
+
+:meth:`ArrayPipeline.stream` chains the epochs into one endless dataset (epoch e's
+batches, then e + 1's, ...), for ``fit(..., steps_per_epoch=pipeline.steps_per_epoch)``:
+Keras then keeps one iterator for the whole run instead of building (and tearing down)
+two per epoch, and the next epoch's first batches are prefetched while this one ends.
 """
 
 import math
@@ -72,16 +77,16 @@ class ArrayPipeline:
         self.batches_per_chunk = max(1, min(whole_batches, self.CHUNK_BYTES // batch_bytes))
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
 
-    def _order(self):
+    def _order(self, epoch):
         indices = tf.range(self.num_examples, dtype=tf.int64)
         if not self.shuffle:
             return indices
-        seed = tf.stack([tf.constant(self.seed, tf.int64), self.epoch.read_value()])
+        seed = tf.stack([tf.constant(self.seed, tf.int64), epoch])
         return tf.random.experimental.stateless_shuffle(indices, seed=seed)
 
-    def _index_batches(self):
+    def _index_batches(self, epoch):
         """The epoch's permutation as rows of ``batch_size`` indices [steps, batch_size]."""
-        rows = tf.reshape(self._order()[:self._whole * self.batch_size],
+        rows = tf.reshape(self._order(epoch)[:self._whole * self.batch_size],
                           (self._whole, self.batch_size))
         return rows[:self.steps_per_epoch]
 
@@ -90,18 +95,15 @@ class ArrayPipeline:
             return tf.gather(self.x, indices)
         return tf.gather(self.x, indices), tf.gather(self.y, indices)
 
-    def _chunk(self, chunk):
-        """The ``chunk``-th run of ``batches_per_chunk`` batches of the epoch, gathered in one
+    def _chunk(self, epoch, chunk):
+        """The ``chunk``-th run of ``batches_per_chunk`` batches of ``epoch``, gathered in one
         op [batches, batch_size, ...] (the permutation is recomputed per chunk: it is cheap
         next to the gather and keeps the pipeline stateless)."""
         start = chunk * self.batches_per_chunk
-        return self._gather(self._index_batches()[start:start + self.batches_per_chunk])
+        return self._gather(self._index_batches(epoch)[start:start + self.batches_per_chunk])
 
-    def _last_partial_batch(self, _):
-        return self._gather(self._order()[self._whole * self.batch_size:])
-
-    def dataset(self):
-        """The ``tf.data.Dataset`` of one epoch; Keras iterates it anew every epoch.
+    def _epoch_batches(self, epoch):
+        """The batches of ``epoch`` (an int64 scalar tensor) as a dataset.
 
         Each element of the underlying dataset is a chunk of up to 64 MB of whole
         batches, gathered in one op and split by ``unbatch``: on a 2-core machine tf.data's
@@ -111,11 +113,39 @@ class ArrayPipeline:
         """
         full = min(self._whole, self.steps_per_epoch)
         chunks = math.ceil(full / self.batches_per_chunk)  # 0 when every batch is partial
-        ds = tf.data.Dataset.range(chunks).map(self._chunk).unbatch()
+        ds = tf.data.Dataset.range(chunks).map(lambda chunk: self._chunk(epoch, chunk)).unbatch()
         if full < self.steps_per_epoch:  # the last, partial batch (drop_remainder=False)
-            ds = ds.concatenate(tf.data.Dataset.from_tensors(0).map(self._last_partial_batch))
+            ds = ds.concatenate(tf.data.Dataset.from_tensors(epoch).map(
+                lambda e: self._gather(self._order(e)[self._whole * self.batch_size:])))
+        return ds
+
+    def _from_current_epoch(self):
+        """A one-element dataset: the value :attr:`epoch` holds when the element is made."""
+        return tf.data.Dataset.from_tensors(0).map(lambda _: self.epoch.read_value())
+
+    def dataset(self):
+        """The ``tf.data.Dataset`` of one epoch (the epoch :attr:`epoch` holds when it is
+        iterated); Keras iterates it anew every epoch."""
+        ds = self._from_current_epoch().flat_map(self._epoch_batches)
         ds = ds.apply(tf.data.experimental.assert_cardinality(self.steps_per_epoch))
         return ds.prefetch(2)
+
+    def stream(self):
+        """Every epoch's batches, one epoch after the other, without end, starting at the
+        epoch :attr:`epoch` holds when the iterator makes its first batch (``fit`` sets it
+        at ``on_epoch_begin``, before it builds its iterator, also on a resumed run; later
+        changes of the variable do not move a running stream).
+
+        Train with ``fit(pipeline.stream(), steps_per_epoch=pipeline.steps_per_epoch)`` and
+        ``steps_per_execution`` dividing ``steps_per_epoch`` (Keras runs whole executions, so
+        it would otherwise take the next epoch's first batches). The epochs' batches are the
+        same as :meth:`dataset` gives.
+        """
+        epochs = self._from_current_epoch().flat_map(
+            lambda first: tf.data.Dataset.range(first, np.iinfo(np.int64).max))
+        ds = epochs.flat_map(self._epoch_batches)
+        return ds.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY)
+                        ).prefetch(2)
 
     def callback(self):
         return EpochSetter(self)

@@ -120,18 +120,30 @@ def dtype_policy(name):
         keras.config.set_dtype_policy(previous)
 
 
-def resolve_steps_per_execution(value, steps_per_epoch, auto=16):
-    """``auto``: several steps per call of the compiled function, up to 16.
+def resolve_steps_per_execution(value, steps_per_epoch, auto=16, whole_epoch=64):
+    """``auto``: several steps per call of the compiled function, preferably a divisor of
+    the epoch's steps, so that :func:`fit_inputs` can stream the epochs.
 
-    A divisor of the epoch's steps is preferred (so the progress bar counts exactly);
-    when the only divisors are tiny, 16 steps with a partial last execution.
+    The largest divisor up to ``auto`` (16) if it is at least 4; else the whole epoch when
+    it has at most ``whole_epoch`` steps; else ``auto``, with a short last execution.
     """
     if value != "auto":
         return int(value)
-    divisors = [d for d in range(min(auto, steps_per_epoch), 0, -1) if steps_per_epoch % d == 0]
-    if divisors[0] >= 4 or steps_per_epoch <= auto:
-        return divisors[0] if steps_per_epoch > auto else steps_per_epoch
-    return auto
+    if steps_per_epoch <= auto:
+        return steps_per_epoch
+    largest = max(d for d in range(1, auto + 1) if steps_per_epoch % d == 0)
+    if largest >= 4:
+        return largest
+    return steps_per_epoch if steps_per_epoch <= whole_epoch else auto
+
+
+def fit_inputs(pipeline, steps_per_execution):
+    """``(dataset, steps_per_epoch)`` for ``fit``: the endless :meth:`ArrayPipeline.stream`
+    when whole executions make up an epoch (Keras then keeps one iterator for the run),
+    else the one-epoch :meth:`ArrayPipeline.dataset` (``steps_per_epoch`` None)."""
+    if pipeline.steps_per_epoch % int(steps_per_execution) == 0:
+        return pipeline.stream(), pipeline.steps_per_epoch
+    return pipeline.dataset(), None
 
 
 def evaluate_model(model, test_set, batch_size=128, iwae_samples=50, iwae_examples=1000):
@@ -263,8 +275,10 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
     preview_set = test_set if validation_set is None else validation_set  # for TensorBoard images
     all_callbacks = [pipeline.callback(), *_callbacks(recipe, model, out, preview_set, resuming),
                      *(callbacks or [])]
+    dataset, steps_per_epoch = fit_inputs(pipeline, model.steps_per_execution)
     start = time.time()
-    history = model.fit(pipeline.dataset(), epochs=epochs, callbacks=all_callbacks,
+    history = model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                        callbacks=all_callbacks,
                         validation_data=validation_pipeline and validation_pipeline.dataset(),
                         verbose=verbose, shuffle=False)
     train_seconds = time.time() - start

@@ -238,7 +238,8 @@ class AutoencoderHyperModel(keras_tuner.HyperModel):
             **kwargs):
         """Trains ``model``: numpy ``x`` (and labels ``y`` for the conditional VAE) go through
         the seeded pipeline of ``ae-zoo train``, batched by the trial's ``batch_size``
-        (searched, given, or the base one); anything else goes to ``model.fit`` as is."""
+        (searched, given, or the base one), at most ``steps_per_epoch`` batches per epoch
+        (given, or the recipe's); anything else goes to ``model.fit`` as is."""
         batch_size = int(self.config_for(hp)["batch_size"] if "batch_size" in hp.values
                          else batch_size or self.base["batch_size"])
         callbacks = list(callbacks or [])
@@ -249,7 +250,7 @@ class AutoencoderHyperModel(keras_tuner.HyperModel):
         if self.conditional and y is None:
             raise ValueError(f"{self.model_name} needs labels: search(x, labels, ...).")
         model.check_inputs(x, y)  # clear errors before the pipeline converts anything
-        limit = (self.training or {}).get("steps_per_epoch")
+        limit = kwargs.pop("steps_per_epoch", None) or (self.training or {}).get("steps_per_epoch")
         pipeline = ArrayPipeline(x, y, batch_size, seed=self.seed, steps_per_epoch=limit)
         if validation_data is not None:
             vx, vy = _split_pair(validation_data)
@@ -257,8 +258,11 @@ class AutoencoderHyperModel(keras_tuner.HyperModel):
             validation_data = ArrayPipeline(vx, vy if self.conditional else None, batch_size,
                                             shuffle=False).dataset()
         kwargs.pop("shuffle", None)
-        return model.fit(pipeline.dataset(), validation_data=validation_data, shuffle=False,
-                         callbacks=[pipeline.callback(), *callbacks], **kwargs)
+        from ae_zoo.training.runner import fit_inputs
+
+        dataset, steps_per_epoch = fit_inputs(pipeline, model.steps_per_execution)
+        return model.fit(dataset, steps_per_epoch=steps_per_epoch, validation_data=validation_data,
+                         shuffle=False, callbacks=[pipeline.callback(), *callbacks], **kwargs)
 
 
 def _is_array(x):

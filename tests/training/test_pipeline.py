@@ -1,11 +1,15 @@
 """ArrayPipeline: every example once per epoch, an order that is a function of (seed, epoch),
-labels that stay with their images, and the same batches however they are chunked."""
+labels that stay with their images, the same batches however they are chunked, and the
+endless stream of epochs that trains exactly as one dataset per epoch does."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from ae_zoo import models
 from ae_zoo.training.pipeline import ArrayPipeline
+from ae_zoo.training.runner import fit_inputs, resolve_steps_per_execution
 
 
 def examples(n=50):
@@ -88,3 +92,65 @@ def test_bad_sizes_are_refused():
         ArrayPipeline(x, batch_size=0)
     with pytest.raises(ValueError, match="empty"):
         ArrayPipeline(x[:0], batch_size=1, shuffle=False)
+
+
+def test_the_stream_chains_the_epochs_from_the_one_it_starts_at():
+    x, y = examples(50)
+    pipeline = ArrayPipeline(x, y, batch_size=8, seed=4, drop_remainder=False)  # 7 batches
+    expected = [b for number in (2, 3, 4) for b in epoch(pipeline, number)]
+    pipeline.epoch.assign(2)
+    iterator = iter(pipeline.stream())
+    got = [tuple(t.numpy() for t in next(iterator))]
+    pipeline.epoch.assign(9)  # once it has started, the variable does not move the stream
+    got += [tuple(t.numpy() for t in next(iterator)) for _ in range(len(expected) - 1)]
+    assert len(expected) == 21 and [len(b[0]) for b in got[:7]] == [8] * 6 + [2]
+    for (ga, gb), (ea, eb) in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(ga, ea)
+        np.testing.assert_array_equal(gb, eb)
+    assert pipeline.stream().cardinality() == tf.data.INFINITE_CARDINALITY
+
+
+@pytest.mark.parametrize("steps, expected", [
+    (10, 10),    # a short epoch: one execution
+    (32, 16),    # the largest divisor up to 16
+    (30, 15),
+    (34, 34),    # 34 = 2 x 17: no divisor from 4 to 16, but short enough for one execution
+    (281, 16),   # a long prime epoch: 16 with a short last execution
+])
+def test_auto_steps_per_execution(steps, expected):
+    assert resolve_steps_per_execution("auto", steps) == expected
+    assert resolve_steps_per_execution(3, steps) == 3
+
+
+def test_fit_streams_when_whole_executions_make_an_epoch():
+    x, _ = examples(48)
+    pipeline = ArrayPipeline(x, batch_size=8, seed=0)  # 6 steps per epoch
+    dataset, steps = fit_inputs(pipeline, 3)
+    assert steps == 6 and dataset.cardinality() == tf.data.INFINITE_CARDINALITY
+    dataset, steps = fit_inputs(pipeline, 4)
+    assert steps is None and dataset.cardinality() == 6
+
+
+@pytest.mark.parametrize("jit_compile, steps_per_execution", [(False, 1), (True, 2)])
+def test_training_on_the_stream_equals_training_epoch_by_epoch(jit_compile, steps_per_execution):
+    """Same batches in the same order: the same weights after three epochs, through Keras'
+    loop and through several XLA-compiled steps per execution."""
+    x = np.random.default_rng(0).uniform(size=(48, 4, 4, 1)).astype("float32")
+
+    def train(streamed):
+        keras.utils.set_random_seed(0)
+        model = models.VAE(input_shape=(4, 4, 1), latent_dim=2, hidden_units=(8,), seed=1)
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=jit_compile,
+                      steps_per_execution=steps_per_execution)
+        pipeline = ArrayPipeline(x, batch_size=8, seed=5)
+        if streamed:
+            model.fit(pipeline.stream(), steps_per_epoch=6, epochs=3, verbose=0,
+                      callbacks=[pipeline.callback()])
+        else:
+            model.fit(pipeline.dataset(), epochs=3, verbose=0, callbacks=[pipeline.callback()])
+        return model
+
+    streamed, by_epoch = train(True), train(False)
+    assert int(streamed.optimizer.iterations) == int(by_epoch.optimizer.iterations) == 18
+    for a, b in zip(streamed.get_weights(), by_epoch.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
