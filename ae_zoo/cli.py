@@ -24,11 +24,16 @@ def cmd_list(args):
     return 0
 
 
+def _command_line(args):
+    """The command as typed (shell-quoted), recorded in the runs and reports it writes."""
+    return " ".join(["ae-zoo", *map(shlex.quote, args.argv)])
+
+
 def cmd_train(args):
     from ae_zoo.training import recipes
     from ae_zoo.training.runner import run, train
 
-    command = " ".join(["ae-zoo", *map(shlex.quote, args.argv)])
+    command = _command_line(args)
     flags = dict(epochs=args.epochs, batch_size=args.batch_size, latent_dim=args.latent_dim,
                  seed=args.seed, out=args.out, architecture=args.architecture,
                  learning_rate=args.learning_rate, steps=args.steps,
@@ -64,7 +69,7 @@ def cmd_train(args):
 def cmd_tune(args):
     from ae_zoo.tuning.search import load_raw, tune
 
-    command = " ".join(["ae-zoo", *map(shlex.quote, args.argv)])
+    command = _command_line(args)
     overrides = list(args.set)
     if args.xla:
         overrides.append((["training", "jit_compile"], {"on": True, "off": False, "auto": "auto"}[args.xla]))
@@ -153,7 +158,7 @@ def cmd_compare(args):
 
     if len(args.models) not in (0, 2) or (not args.models and not args.runs):
         raise ValueError("name two models (e.g. `ae-zoo compare ae vae`), or pass --runs RUN_A RUN_B")
-    command = " ".join(["ae-zoo", *map(shlex.quote, args.argv)])
+    command = _command_line(args)
     a, b = args.models or (None, None)
     result = compare_models(a, b, args.dataset, epochs=args.epochs, latent_dim=args.latent_dim,
                             architecture=args.architecture, out=args.out, runs=args.runs,
@@ -168,7 +173,7 @@ def cmd_compare(args):
 def cmd_study(args):
     from ae_zoo.evaluation.study import DEFAULT_MODELS, DEFAULT_SEEDS, DEFAULT_STEPS, run_study
 
-    command = " ".join(["ae-zoo", *map(shlex.quote, args.argv)])
+    command = _command_line(args)
     run_study(args.models or DEFAULT_MODELS, args.seeds or DEFAULT_SEEDS, args.dataset,
               steps=DEFAULT_STEPS if args.steps is None else args.steps, out=args.out,
               full_metrics=args.full_metrics, metric_settings=_metric_settings(args.metric_setting),

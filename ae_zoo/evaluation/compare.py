@@ -250,8 +250,7 @@ def compare_models(model_a="ae", model_b="vae", dataset=None, *, epochs=None, la
         keras.utils.set_random_seed(int(seed))
         family = _report.family_of(model)
         labels = data.y if family == "conditional_vae" else None
-        stats = _latent.latent_stats(model, data.x, labels=labels)
-        codes = _latent.latent_codes(model, data.x, labels)
+        stats, codes = _latent.latent_stats(model, data.x, labels=labels, return_codes=True)
         stats_by_model[label] = stats
         recon = _report._reconstruct(model, data.x, labels)
         z = prior_draws(np.arange(int(num_samples), dtype=np.int64) + int(seed),

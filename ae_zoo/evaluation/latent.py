@@ -315,7 +315,7 @@ def code_summary(codes, quantile_levels=QUANTILE_LEVELS, active_threshold=ACTIVE
 
 
 def latent_stats(model, x, labels=None, batch_size=256, quantile_levels=QUANTILE_LEVELS,
-                 active_threshold=ACTIVE_THRESHOLD):
+                 active_threshold=ACTIVE_THRESHOLD, return_codes=False):
     """Statistics of the codes of ``x`` (posterior means for the VAE family).
 
     Returns a dict (numpy arrays have shape (latent_dim,) unless stated):
@@ -335,6 +335,8 @@ def latent_stats(model, x, labels=None, batch_size=256, quantile_levels=QUANTILE
       E_x 0.5 (sigma_j^2 + mu_j^2 - log sigma_j^2 - 1) for the VAE family
       (sums to the mean KL term), None for other models;
     - ``num_examples``, ``latent_dim``, ``active_threshold``.
+
+    ``return_codes=True`` returns ``(stats, codes)``, the codes (N, latent_dim) too.
     """
     if is_variational(model):
         mean, scale = latent_codes(model, x, labels, batch_size, return_scale=True)
@@ -344,4 +346,4 @@ def latent_stats(model, x, labels=None, batch_size=256, quantile_levels=QUANTILE
     if scale is not None:
         m, s = mean.astype(np.float64), scale.astype(np.float64)
         stats["kl_per_dim"] = np.mean(0.5 * (s**2 + m**2 - 2.0 * np.log(s) - 1.0), axis=0)
-    return stats
+    return (stats, mean) if return_codes else stats

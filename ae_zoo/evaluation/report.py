@@ -137,14 +137,18 @@ def resolve_metrics(spec):
     return [n for n in _dm.METRICS if n in names]  # the METRICS order
 
 
+def _setting_defaults(fn):
+    """``{setting: default}`` of a metric function: its keyword-only parameters."""
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
 def metric_settings(names, overrides):
     """``{metric: {setting: value}}``: what each metric of ``names`` runs with (its
     defaults, then the shared and per-metric ``compute_all`` overrides)."""
     settings = {}
     for name in names:
-        fn = _dm.METRICS[name]
-        values = {p.name: p.default for p in inspect.signature(fn).parameters.values()
-                  if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        values = _setting_defaults(_dm.METRICS[name])
         values.update({k: v for k, v in overrides.items() if k in values})
         values.update(overrides.get(name) or {})
         settings[name] = values
@@ -154,8 +158,7 @@ def metric_settings(names, overrides):
 def check_settings(settings):
     """Raises ValueError for a ``compute_all`` override no metric takes (before any work)."""
     def accepted(fn):
-        return {p.name for p in inspect.signature(fn).parameters.values()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        return set(_setting_defaults(fn))
 
     everything = set().union(*(accepted(fn) for fn in _dm.METRICS.values()))
     for key, value in (settings or {}).items():
@@ -208,14 +211,11 @@ def representation_function(model, batch_size=256):
     import tensorflow as tf
 
     batch_size = int(batch_size)
-    if is_saved_model(model):
-        if getattr(model, "conditional", False):
-            raise ValueError("a conditional VAE encodes under class labels; the disentanglement "
-                             "metrics need an unconditional encoder")
-        return lambda x: model.encode(np.asarray(x, "float32"), batch_size=batch_size)
-    if _latent.is_conditional(model):
+    if family_of(model) == "conditional_vae":
         raise ValueError("a conditional VAE encodes under class labels; the disentanglement "
                          "metrics need an unconditional encoder")
+    if is_saved_model(model):
+        return lambda x: model.encode(np.asarray(x, "float32"), batch_size=batch_size)
     spec = tf.TensorSpec((None, *model.example_shape), tf.float32)
     encode = tf.function(lambda x: tf.cast(model.encode(x), tf.float32), input_signature=[spec])
 
@@ -369,20 +369,14 @@ def latent_summary(stats):
     return out
 
 
-def _ordered_dims(stats, limit):
-    """Dimensions for the traversal (all up to ``limit``, else the most active, in order)."""
+def _most_active_dims(stats, limit):
+    """All dimensions up to ``limit``, else the ``limit`` most active (by KL per dimension
+    for the VAE family, else by activity), in order."""
     dim = int(stats["latent_dim"])
     if dim <= limit:
         return list(range(dim))
     score = stats["kl_per_dim"] if stats.get("kl_per_dim") is not None else stats["activity"]
     return sorted(np.argsort(-np.asarray(score))[:limit].tolist())
-
-
-def _manifold_dims(stats):
-    if int(stats["latent_dim"]) == 2:
-        return (0, 1)
-    score = stats["kl_per_dim"] if stats.get("kl_per_dim") is not None else stats["activity"]
-    return tuple(sorted(np.argsort(-np.asarray(score))[:2].tolist()))
 
 
 def scatter_labels(dataset, n):
@@ -456,7 +450,7 @@ def make_figures(model, dataset, out, stats, family, seed=0, figures=FIGURES, su
             skipped["interpolations"] = "fewer than 2 examples"
     if "traversals" in figures:
         values = traversal_values(stats, family)
-        dims = _ordered_dims(stats, _MAX_TRAVERSAL_DIMS)
+        dims = _most_active_dims(stats, _MAX_TRAVERSAL_DIMS)
         which = "" if len(dims) == stats["latent_dim"] else f", the {len(dims)} most active dims"
         rng = "+-3 prior sd" if family != "autoencoder" else "the codes' 1st-99th percentiles"
         viz.traversal_figure(model, x[0], dims=dims, values=values,
@@ -482,7 +476,7 @@ def make_figures(model, dataset, out, stats, family, seed=0, figures=FIGURES, su
         if stats["latent_dim"] < 2:
             skipped["manifold"] = "latent_dim 1"
         else:
-            dims = _manifold_dims(stats)
+            dims = tuple(_most_active_dims(stats, 2))
             kwargs = {}
             if family != "autoencoder" and not _latent.is_variational(model):
                 kwargs["value_range"] = tuple(norm.ppf([0.05, 0.95]))  # a SavedModel VAE

@@ -183,6 +183,9 @@ def test_latent_stats_of_a_vae_use_posterior_means_and_kl_sums_to_mean_kl(vae, x
     total = tfp.distributions.kl_divergence(vae.posterior(x), vae.prior()).numpy().mean()
     np.testing.assert_allclose(stats["kl_per_dim"].sum(), total, rtol=1e-4)
     np.testing.assert_allclose(stats["kl_per_dim"], vae.kl_per_dim(x), rtol=1e-4, atol=1e-6)
+    again, codes = latent_stats(vae, x, batch_size=50, return_codes=True)
+    np.testing.assert_allclose(codes, mean, atol=1e-6)  # the posterior means, (N, D)
+    np.testing.assert_array_equal(again["kl_per_dim"], stats["kl_per_dim"])
 
 
 def test_active_units_follow_the_covariance_of_the_posterior_mean(vae, x):
