@@ -148,7 +148,7 @@ def run_ae_zoo(x, model_kwargs, batch_size, epochs):
     timer = EpochTimer()
     dataset, steps_per_epoch = fit_inputs(pipeline, spe)
     model.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=0,
-              callbacks=[pipeline.callback(), timer])
+              shuffle=False, callbacks=[pipeline.callback(), timer])  # as the runner calls it
     return rate(timer, pipeline.steps_per_epoch * batch_size), model
 
 

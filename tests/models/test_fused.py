@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from ae_zoo import models
+from ae_zoo.models import _fused
 from ae_zoo.training.pipeline import ArrayPipeline
 
 SHAPE = (6, 6, 1)
@@ -27,13 +28,17 @@ def data(n=37, seed=0):
     return np.random.default_rng(seed).uniform(size=(n, *SHAPE)).astype("float32")
 
 
-def train(cls, x, steps_per_execution, jit_compile=True, epochs=2, **kwargs):
+def train(cls, x, steps_per_execution, jit_compile=True, epochs=2, drop_remainder=False,
+          **kwargs):
     keras.utils.set_random_seed(0)
     model = cls(input_shape=SHAPE, latent_dim=2, hidden_units=(8,), seed=3, **kwargs)
     model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=jit_compile,
                   steps_per_execution=steps_per_execution)
-    # 37 examples in batches of 4: 9 full batches and one of 1 -> executions of 4, 4, 2
-    pipeline = ArrayPipeline(x, batch_size=4, seed=1, drop_remainder=False)
+    # 37 examples in batches of 4: 9 full batches and one of 1 -> executions of 4, 4, 2;
+    # with drop_remainder, batches of one static shape -> executions of 4, 4, 1
+    pipeline = ArrayPipeline(x, batch_size=4, seed=1, drop_remainder=drop_remainder)
+    whole_batches = drop_remainder or len(x) % 4 == 0
+    assert _fused._static(pipeline.dataset().element_spec) == whole_batches
     history = model.fit(pipeline.dataset(), epochs=epochs, verbose=0, callbacks=[pipeline.callback()])
     return model, history.history
 
@@ -42,14 +47,20 @@ def fused(model):
     return "fused_train_function" in model.train_function.__qualname__
 
 
-@pytest.mark.parametrize("fast, slow, n, epochs, steps", [
-    (models.VAE, KerasLoopVAE, 37, 2, 2 * 10),  # executions of 4, 4 and 2, the last batch of 1
-    (models.FactorVAE, KerasLoopFactorVAE, 32, 1, 8),  # two optimizers
+@pytest.mark.parametrize("fast, slow, n, epochs, steps, drop_remainder", [
+    # batches pulled one by one: executions of 4, 4 and 2, the last batch of 1
+    (models.VAE, KerasLoopVAE, 37, 2, 2 * 10, False),
+    # one graph call per execution: executions of 4, 4 and 1 (three zero batches skipped)
+    (models.VAE, KerasLoopVAE, 37, 2, 2 * 9, True),
+    # two optimizers, one graph call per execution (executions of 4 and 3) ...
+    (models.FactorVAE, KerasLoopFactorVAE, 30, 1, 7, True),
+    # ... and batches pulled one by one (executions of 4, 4 and 1, the last batch of 2)
+    (models.FactorVAE, KerasLoopFactorVAE, 34, 1, 9, False),
 ])
-def test_fused_steps_train_exactly_as_keras_loop(fast, slow, n, epochs, steps):
+def test_fused_steps_train_exactly_as_keras_loop(fast, slow, n, epochs, steps, drop_remainder):
     x = data(n)
-    a, history_a = train(fast, x, 4, epochs=epochs)
-    b, history_b = train(slow, x, 4, epochs=epochs)
+    a, history_a = train(fast, x, 4, epochs=epochs, drop_remainder=drop_remainder)
+    b, history_b = train(slow, x, 4, epochs=epochs, drop_remainder=drop_remainder)
     assert fused(a) and not fused(b)
     assert int(a.optimizer.iterations) == int(b.optimizer.iterations) == steps
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
