@@ -12,13 +12,16 @@ Measures training samples/second, in one process, for
 and the same pair for the conv VAE of the dSprites recipe (conv 32-32-64-64, 4x4
 kernels, stride 2, dense 256, 10 latents; batch 64). The first epoch (compilation) is
 excluded; a run's figure is the median over its remaining epochs. Each run measures
-ae_zoo, the baseline and the matmul rate back to back; ratios are taken within a run and
-the medians over the runs are printed with every run's figure (the 2-core machine these
-targets were set on is noisy: +-25% between identical runs).
+ae_zoo between two measurements of the matmul rate, then the baseline; ratios are taken
+within a run and the medians over the runs are printed with every run's figure (the
+2-core machine these targets were set on is noisy: +-25% between identical runs, and
+other tenants' load comes and goes within seconds).
 
 It also measures the matrix-multiply rate this machine reaches for the dense VAE's own
 layer shapes (every forward and backward product of one training step, run back to back
-in a compiled loop, best of TF's and XLA's kernels), and reports the fraction of it the
+in a compiled loop, the better of TF's and XLA's kernels; a median over repeats, the same
+statistic as the training figures; the mean of the measurements just before and just after
+ae_zoo's training, so a change of load moves both alike), and reports the fraction of it the
 dense VAE's training reaches: achieved FLOP/s / matmul FLOP/s (the roofline), both for
 training through `fit` and for the model's compiled train step alone (16 steps in one
 XLA program on a fixed batch), which separates the step from the fit loop and tf.data.
@@ -215,31 +218,46 @@ def step_matmuls(model, batch):
     return shapes
 
 
-def matmul_rate(shapes, jit, repeats=20):
-    """FLOP/s of running these matmuls back to back in one compiled function."""
-    operands = [(tf.random.normal((m, k)), tf.random.normal((k, n))) for m, k, n in shapes]
+class MatmulRate:
+    """The matmul rate for these shapes: the matmuls run back to back in one compiled
+    function, the better of TF's and XLA's kernels (both compiled once, here)."""
 
-    @tf.function(jit_compile=jit)
-    def step():
-        total = tf.constant(0.0)
-        for a, b in operands:
-            total += tf.reduce_sum(tf.matmul(a, b)[:1, :1])
-        return total
+    def __init__(self, shapes):
+        operands = [(tf.random.normal((m, k)), tf.random.normal((k, n))) for m, k, n in shapes]
 
-    step()
-    flops = sum(2 * m * k * n for m, k, n in shapes)
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(repeats):
-            step()
-        best = min(best, (time.perf_counter() - start) / repeats)
-    return flops / best
+        def step():
+            total = tf.constant(0.0)
+            for a, b in operands:
+                total += tf.reduce_sum(tf.matmul(a, b)[:1, :1])
+            return total
+
+        self.flops = sum(2 * m * k * n for m, k, n in shapes)
+        self.functions = [tf.function(step, jit_compile=jit) for jit in (False, True)]
+        for function in self.functions:
+            function().numpy()
+
+    def __call__(self, repeats=20, rounds=5):
+        """FLOP/s: per kernel, the median over ``rounds`` of ``repeats`` calls (the same
+        statistic as the training figures, a median over epochs); the better kernel."""
+        rates = []
+        for function in self.functions:
+            times = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                for _ in range(repeats):
+                    function()
+                function().numpy()
+                times.append((time.perf_counter() - start) / (repeats + 1))
+            rates.append(self.flops / statistics.median(times))
+        return max(rates)
 
 
-def peak_rate(shapes):
-    """The matmul rate for these shapes: the better of TF's and XLA's kernels."""
-    return max(matmul_rate(shapes, jit=False), matmul_rate(shapes, jit=True))
+def bracketed(peak, measure):
+    """``measure()``'s result and the matmul rate measured just before and just after it
+    (their mean): the machine's load moves both sides of the roofline alike."""
+    before = peak()
+    result = measure()
+    return result, (before + peak()) / 2
 
 
 def summary(values, fmt):
@@ -255,18 +273,24 @@ def main():
     parser.add_argument("--skip-conv", action="store_true")
     args = parser.parse_args()
 
-    # Each run measures ae_zoo, the baseline and the matmul rate back to back, and the
-    # ratios are taken within a run: a change of the machine's load between runs then
-    # moves both sides of a ratio alike. The figures are medians over the runs.
+    # Each run measures ae_zoo (between two measurements of the matmul rate) and the
+    # baseline back to back, and the ratios are taken within a run: a change of the
+    # machine's load between runs then moves both sides of a ratio alike. The figures are
+    # medians over the runs.
     x = ae_zoo.data.load("mnist5k", "train").x
     dense_kwargs = dict(latent_dim=LATENT, hidden_units=DENSE, likelihood="bernoulli")
     shapes = step_matmuls(baseline_dense(x.shape[1:]), 128)
     flops = sum(2 * m * k * n for m, k, n in shapes) / 128  # per sample
+    peak_rate = MatmulRate(shapes)
+
+    def measure_ae_zoo():
+        speed, model = run_ae_zoo(x, dense_kwargs, 128, args.epochs)
+        return speed, step_alone_rate(model, x, 128)
+
     runs = []  # (ae_zoo, step alone, baseline, peak)
     for _ in range(args.repeats):
-        speed, model = run_ae_zoo(x, dense_kwargs, 128, args.epochs)
-        runs.append((speed, step_alone_rate(model, x, 128),
-                     run_baseline(x, baseline_dense, 128, args.epochs), peak_rate(shapes)))
+        (speed, alone), peak = bracketed(peak_rate, measure_ae_zoo)
+        runs.append((speed, alone, run_baseline(x, baseline_dense, 128, args.epochs), peak))
     ours, alone, base, peak = (list(column) for column in zip(*runs))
 
     print(f"\nDense VAE 784-512-256-16, Bernoulli, batch 128, mnist5k ({args.repeats} runs, "
@@ -293,9 +317,12 @@ def main():
         shapes = step_matmuls(baseline_conv(dsprites.shape[1:]), 64)
         flops = sum(2 * m * k * n for m, k, n in shapes) / 64
         epochs = max(3, args.epochs // 2)
-        runs = [(run_ae_zoo(dsprites, conv_kwargs, 64, epochs)[0],
-                 run_baseline(dsprites, baseline_conv, 64, epochs), peak_rate(shapes))
-                for _ in range(args.repeats)]
+        peak_rate = MatmulRate(shapes)
+        runs = []  # (ae_zoo, baseline, peak)
+        for _ in range(args.repeats):
+            (speed, _), peak = bracketed(peak_rate,
+                                         lambda: run_ae_zoo(dsprites, conv_kwargs, 64, epochs))
+            runs.append((speed, run_baseline(dsprites, baseline_conv, 64, epochs), peak))
         ours, base, peak = (list(column) for column in zip(*runs))
         print("\nConv VAE of the dSprites recipe (32-32-64-64, 4x4/2, dense 256, 10 latents), "
               "batch 64, 64x64x1")
