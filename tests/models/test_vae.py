@@ -172,6 +172,28 @@ def test_reconstruction_term_bernoulli(x_graded):
     np.testing.assert_allclose(float(terms["reconstruction"]), expected, rtol=1e-5)
 
 
+def test_bernoulli_decoder_log_prob_equals_tfp_with_its_gradient():
+    """The one-softplus closed form equals TFP's Bernoulli(logits).log_prob, extreme logits
+    included, its gradient is x - sigmoid(l), and the target broadcasts (as in the IWAE)."""
+    model = make_vae(latent_dim=3)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=4.0, size=(3, 5, *model.example_shape)).astype("float32")
+    logits[0, 0].flat[:4] = [-60.0, 60.0, 0.0, -1e-4]
+    x = rng.uniform(size=(5, *model.example_shape)).astype("float32")
+    x.flat[:3] = [0.0, 1.0, 0.5]
+    logits = tf.constant(logits)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(logits)
+        ours = model.decoder_log_prob(logits, x[None])
+        reference = model.likelihood_distribution(logits).log_prob(np.broadcast_to(x, logits.shape))
+    assert ours.shape == (3, 5)
+    np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-5, atol=1e-4)
+    grad = tape.gradient(ours, logits).numpy()
+    np.testing.assert_allclose(grad, x[None] - 1 / (1 + np.exp(-logits.numpy().astype("float64"))),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, tape.gradient(reference, logits).numpy(), rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("scale", [0.3, "learned"])
 def test_reconstruction_term_gaussian(x_graded, scale):
     model = spread_posterior(make_vae(latent_dim=3, likelihood="gaussian", scale=scale))
