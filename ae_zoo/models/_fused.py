@@ -33,6 +33,11 @@ def _static(spec):
                for s in tf.nest.flatten(spec))
 
 
+def _stack(batches):
+    """Batches (each a nest of tensors) as one nest with a leading step axis."""
+    return tf.nest.map_structure(lambda *t: tf.stack(t), *batches)
+
+
 def fused_train_function(model, fallback):
     """A ``train_function`` for ``model``; ``fallback`` is Keras' (for non-iterator input)."""
     steps = int(model.steps_per_execution)
@@ -59,11 +64,11 @@ def fused_train_function(model, fallback):
         batches, present = [], []
         for _ in range(steps):
             pulled = iterator.get_next_as_optional()
-            batches.append(tf.cond(pulled.has_value(), pulled.get_value, zeros))
-            present.append(tf.cast(pulled.has_value(), tf.int32))
+            has_value = pulled.has_value()
+            batches.append(tf.cond(has_value, pulled.get_value, zeros))
+            present.append(tf.cast(has_value, tf.int32))
         count = tf.add_n(present)
-        stacked = tf.nest.map_structure(lambda *t: tf.stack(t), *batches)
-        return run_stacked(stacked, count), count
+        return run_stacked(_stack(batches), count), count
 
     def pull_runs(iterator):
         """Consecutive batches of one size: [[size, [batch, ...]], ...]."""
@@ -92,8 +97,7 @@ def fused_train_function(model, fallback):
         if not runs:
             raise StopIteration
         for _, batches in runs:
-            stacked = tf.nest.map_structure(lambda *t: tf.stack(t), *batches)
-            logs = run_stacked(stacked, tf.constant(len(batches)))
+            logs = run_stacked(_stack(batches), tf.constant(len(batches)))
         return logs
 
     return function
