@@ -29,6 +29,15 @@ def _command_line(args):
     return " ".join(["ae-zoo", *map(shlex.quote, args.argv)])
 
 
+#: ``--xla on | off | auto`` as the recipe's ``training.jit_compile``.
+_JIT_COMPILE = {"on": True, "off": False, "auto": "auto"}
+
+
+def _print_test_metrics(metrics):
+    for key in sorted(k for k in metrics if k.startswith("test_")):
+        print(f"  {key:<28} {metrics[key]:.4f}")
+
+
 def cmd_train(args):
     from ae_zoo.training import recipes
     from ae_zoo.training.runner import run, train
@@ -38,7 +47,7 @@ def cmd_train(args):
                  seed=args.seed, out=args.out, architecture=args.architecture,
                  learning_rate=args.learning_rate, steps=args.steps,
                  iwae_samples=args.iwae_samples,
-                 jit_compile={"on": True, "off": False, "auto": "auto", None: None}[args.xla])
+                 jit_compile=_JIT_COMPILE.get(args.xla))
     if args.recipe:
         paths = {
             "epochs": "training.epochs", "batch_size": "training.batch_size",
@@ -59,10 +68,8 @@ def cmd_train(args):
                        **flags)
     else:
         raise ValueError("name a MODEL or pass --recipe recipes/NAME.yaml")
-    metrics = result["metrics"]
     print(f"\nWrote {result['out']}/: model.keras, history.csv, metrics.json, reconstructions.png")
-    for key in sorted(k for k in metrics if k.startswith("test_")):
-        print(f"  {key:<28} {metrics[key]:.4f}")
+    _print_test_metrics(result["metrics"])
     return 0
 
 
@@ -72,7 +79,7 @@ def cmd_tune(args):
     command = _command_line(args)
     overrides = list(args.set)
     if args.xla:
-        overrides.append((["training", "jit_compile"], {"on": True, "off": False, "auto": "auto"}[args.xla]))
+        overrides.append((["training", "jit_compile"], _JIT_COMPILE[args.xla]))
     recipe = load_raw(args.recipe, overrides)
     result = tune(recipe, tuner=args.tuner, max_trials=args.max_trials, epochs=args.epochs,
                   objective=args.objective, out=args.out, export=args.export,
@@ -81,10 +88,8 @@ def cmd_tune(args):
     print(f"\nBest trial {result['best_trial']} of {len(result['trials'])}: "
           f"{result['objective'].name} = {result['best_score']:.4f}; recipe {result['best_recipe']}")
     if "run" in result:
-        metrics = result["run"]["metrics"]
         print(f"Retrained in {result['run']['out']}/; exported to {result['export_path']}")
-        for key in sorted(k for k in metrics if k.startswith("test_")):
-            print(f"  {key:<28} {metrics[key]:.4f}")
+        _print_test_metrics(result["run"]["metrics"])
     return 0
 
 

@@ -24,6 +24,7 @@ from ae_zoo.evaluation.disentanglement import (
 )
 from ae_zoo.evaluation.report import (
     FAST_METRIC_SETTINGS,
+    HEADLINE_LABELS,
     HEADLINE_SCORES,
     evaluate_run,
     representation_function,

@@ -240,7 +240,7 @@ def compare_models(model_a="ae", model_b="vae", dataset=None, *, epochs=None, la
     data = _report.load_split(name, split, info0.get("data_dir") if name == info0.get("dataset")
                               else None, **options)
     for label, model, *_ in loaded:
-        _report._check_shapes(model, data)
+        _report.check_dataset_shape(model, data)
         if _report.family_of(model) == "conditional_vae" and data.y is None:
             raise ValueError(f"{label} is a conditional VAE; dataset {name!r} has no labels")
 
@@ -252,7 +252,7 @@ def compare_models(model_a="ae", model_b="vae", dataset=None, *, epochs=None, la
         labels = data.y if family == "conditional_vae" else None
         stats, codes = _latent.latent_stats(model, data.x, labels=labels, return_codes=True)
         stats_by_model[label] = stats
-        recon = _report._reconstruct(model, data.x, labels)
+        recon = _report.reconstruct_in_batches(model, data.x, labels)
         z = prior_draws(np.arange(int(num_samples), dtype=np.int64) + int(seed),
                         model.latent_dim).numpy()
         draw_labels = None if labels is None else np.arange(len(z)) % model.num_classes

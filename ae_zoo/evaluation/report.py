@@ -67,6 +67,16 @@ HEADLINE_SCORES = {
     "modularity_explicitness": "modularity_explicitness.modularity",
     "unsupervised_scores": "unsupervised_scores.gaussian_total_correlation",
 }
+#: How tables and plots name each headline score.
+HEADLINE_LABELS = {
+    "beta_vae_score.eval_accuracy": "BetaVAE score",
+    "factor_vae_score.eval_accuracy": "FactorVAE score",
+    "mig.mig": "MIG",
+    "dci.disentanglement": "DCI disentanglement",
+    "sap.sap": "SAP",
+    "modularity_explicitness.modularity": "Modularity",
+    "unsupervised_scores.gaussian_total_correlation": "Gaussian total correlation (unsupervised)",
+}
 
 #: Reduced metric settings (``compute_all`` overrides) for many models on a 2-core CPU:
 #: the study's default and ``ae-zoo evaluate --fast-metrics``. About 150k encoded
@@ -173,7 +183,7 @@ def check_settings(settings):
             raise ValueError(f"metric settings: no metric takes {key!r}; settings are {sorted(everything)}")
 
 
-def _merge_settings(base, extra):
+def merge_settings(base, extra):
     """``base`` updated with ``extra`` (per-metric dicts merged; metric aliases resolved)."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
     for key, value in (extra or {}).items():
@@ -327,7 +337,8 @@ def load_split(name, split="test", data_dir=None, **options):
     return data_lib.load(name, split, **kwargs)
 
 
-def _check_shapes(model, dataset):
+def check_dataset_shape(model, dataset):
+    """Raises a clear error when ``dataset``'s images are not the shape ``model`` takes."""
     shape = tuple(model.example_shape)
     if tuple(dataset.input_shape) != shape:
         raise ValueError(f"dataset {dataset.name!r} has images of shape {dataset.input_shape}, but "
@@ -335,7 +346,8 @@ def _check_shapes(model, dataset):
 
 
 # ----------------------------------------------------------------- measures
-def _reconstruct(model, x, labels=None, batch_size=256):
+def reconstruct_in_batches(model, x, labels=None, batch_size=256):
+    """``model.reconstruct`` of ``x`` (and ``labels``) ``batch_size`` examples at a time."""
     parts = []
     for i in range(0, len(x), batch_size):
         part = slice(i, i + batch_size)
@@ -425,7 +437,7 @@ def make_figures(model, dataset, out, stats, family, seed=0, figures=FIGURES, su
         return os.path.join(out, f"{fig}{suffix}.png")
 
     if "reconstructions" in figures:
-        recon = _reconstruct(model, x[:n], y[:n] if conditional else None)
+        recon = reconstruct_in_batches(model, x[:n], y[:n] if conditional else None)
         viz.reconstruction_grid(x[:n], recon, n=n, title=f"{title_name} on {dataset.name}",
                                 path=path("reconstructions"))
         written["reconstructions"] = os.path.basename(path("reconstructions"))
@@ -586,7 +598,7 @@ def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_
         n = int(num_examples)
         data = dataclasses.replace(data, x=data.x[:n], y=None if data.y is None else data.y[:n],
                                    factors=None if data.factors is None else data.factors[:n])
-    _check_shapes(model, data)
+    check_dataset_shape(model, data)
     if family == "conditional_vae" and data.y is None:
         raise ValueError(f"a conditional VAE needs class labels; dataset {name!r} has none")
     ground_truth = data.ground_truth
@@ -594,7 +606,7 @@ def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_
         raise ValueError(f"dataset {name!r} has no ground-truth factors, so the disentanglement "
                          "metrics cannot run; use a dataset with factors (dsprites, shapes3d) or "
                          "--metrics none")
-    settings = _merge_settings(FAST_METRIC_SETTINGS if fast_metrics else FULL_METRIC_SETTINGS,
+    settings = merge_settings(FAST_METRIC_SETTINGS if fast_metrics else FULL_METRIC_SETTINGS,
                                metric_settings)
     check_settings(settings)
     out = os.fspath(out) if out else default_out(info)

@@ -54,15 +54,7 @@ METRIC_SEED = 0
 #: Steps per epoch at most (an epoch must fit in one pass over the training split).
 MAX_STEPS_PER_EPOCH = 250
 RESULTS_FILE = "disentanglement.json"
-HEADLINE_LABELS = {
-    "beta_vae_score.eval_accuracy": "BetaVAE score",
-    "factor_vae_score.eval_accuracy": "FactorVAE score",
-    "mig.mig": "MIG",
-    "dci.disentanglement": "DCI disentanglement",
-    "sap.sap": "SAP",
-    "modularity_explicitness.modularity": "Modularity",
-    "unsupervised_scores.gaussian_total_correlation": "Gaussian total correlation (unsupervised)",
-}
+HEADLINE_LABELS = _report.HEADLINE_LABELS
 #: Left out of the verdict: not a disentanglement score, and several objectives (beta-TCVAE,
 #: FactorVAE, DIP-VAE) minimize it directly, so the model decides it by construction.
 NOT_IN_CONCLUSION = ("unsupervised_scores.gaussian_total_correlation",)
@@ -405,7 +397,7 @@ def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", st
         raise ValueError("the study needs at least one metric")
     preset = "full" if full_metrics else "study"
     base = _report.FULL_METRIC_SETTINGS if full_metrics else STUDY_METRIC_SETTINGS
-    settings = _report._merge_settings(base, metric_settings)
+    settings = _report.merge_settings(base, metric_settings)
     _report.check_settings(settings)
     effective = _report.metric_settings(names, settings)
     settings_json = json.dumps(_report.to_jsonable(effective), sort_keys=True)
