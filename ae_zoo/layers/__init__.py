@@ -1,4 +1,5 @@
-"""Custom Keras layers: input corruptions, pooling with switches, conditioning."""
+"""Custom Keras layers: input corruptions, pooling with switches, conditioning, and a
+faster transposed convolution for image outputs."""
 
 from ae_zoo.layers.conditioning import ConcatCondition
 from ae_zoo.layers.corruption import (
@@ -9,6 +10,7 @@ from ae_zoo.layers.corruption import (
     SaltAndPepper,
     make_corruption,
 )
+from ae_zoo.layers.deconv import SubPixelConv2DTranspose
 from ae_zoo.layers.pooling import MaxPoolingWithArgmax2D, MaxUnpooling2D
 
 __all__ = [
@@ -20,5 +22,6 @@ __all__ = [
     "MaxUnpooling2D",
     "Occlusion",
     "SaltAndPepper",
+    "SubPixelConv2DTranspose",
     "make_corruption",
 ]

@@ -2,7 +2,7 @@
 
 import keras
 
-from ae_zoo.layers import ConcatCondition
+from ae_zoo.layers import ConcatCondition, SubPixelConv2DTranspose
 from ae_zoo.nets._common import (
     code_to_features,
     encoder_inputs,
@@ -35,7 +35,8 @@ def build_conv(input_shape, code_dim, latent_dim, condition_dim=0, output_channe
     ``filters``, then Flatten, ``Dense(dense_units)`` and a linear code head.
     Decoder: Dense layers back to the last feature map, then
     ``Conv2DTranspose`` ("fractionally strided" convolutions) with the filters
-    in reverse, the last one linear with the image's channels, cropped to
+    in reverse, the last one linear with the image's channels (a
+    :class:`~ae_zoo.layers.SubPixelConv2DTranspose`), cropped to
     the exact input height and width (any size works, square or not).
     """
     _check_image(input_shape, "conv")
@@ -56,9 +57,10 @@ def build_conv(input_shape, code_dim, latent_dim, condition_dim=0, output_channe
     out_filters = list(reversed(filters[:-1])) + [output_channels or channels]
     for i, f in enumerate(out_filters):
         last = i == len(out_filters) - 1
-        h = keras.layers.Conv2DTranspose(f, kernel_size, strides=strides, padding="same",
-                                         activation=None if last else activation,
-                                         name=f"deconv_{i}")(h)
+        # The image layer (few filters) runs faster as a sub-pixel convolution on CPU.
+        deconv = SubPixelConv2DTranspose if last else keras.layers.Conv2DTranspose
+        h = deconv(f, kernel_size, strides=strides, padding="same",
+                   activation=None if last else activation, name=f"deconv_{i}")(h)
     h = crop_to(h, height, width)
     decoder = keras.Model(z, float32_output(h), name="decoder")
     return encoder, decoder
