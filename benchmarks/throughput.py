@@ -163,7 +163,8 @@ def run_ae_zoo(x, model_kwargs, batch_size, epochs):
 
 def step_alone_rate(model, x, batch_size, steps=16, repeats=15):
     """Samples/s of the model's own compiled ``train_step`` run ``steps`` times in one
-    XLA program on one fixed batch: the step without Keras' fit loop and tf.data."""
+    function (one XLA program where the model compiles with XLA) on one fixed batch: the
+    step without Keras' fit loop and tf.data."""
     batch = tf.constant(x[:batch_size])
 
     @tf.function(jit_compile=model.jit_compile)
@@ -272,7 +273,7 @@ def summary(values, fmt):
     return f"{fmt.format(statistics.median(values)):>10}   (runs: {runs})"
 
 
-def print_steps_alone(alone, base_alone, ours, base, batch_size):
+def print_steps_alone(alone, base_alone, base, batch_size):
     """The two train steps alone (16 steps in one compiled function on one fixed batch,
     each with its model's own compile settings) and what fit adds per step: the step's
     own speed-up, apart from the fit loop, tf.data and the start of every epoch."""
@@ -329,7 +330,7 @@ def main():
     print(f"  fit loop + tf.data cost   "
           f"{summary([1e3 * 128 * (1 / o - 1 / a) for o, a in zip(ours, alone)], '{:.2f}')} "
           "ms per step")
-    print_steps_alone(alone, base_alone, ours, base, 128)
+    print_steps_alone(alone, base_alone, base, 128)
 
     if not args.skip_conv:
         dsprites = ae_zoo.data.load("dsprites", "train", num_samples=4096).x
@@ -361,7 +362,7 @@ def main():
         print(f"  the baseline reaches      "
               f"{summary([b * flops / p for b, p in zip(base, peak)], '{:.0%}')}; 1.3x the "
               "baseline needs 1.3 times that")
-        print_steps_alone(alone, base_alone, ours, base, 64)
+        print_steps_alone(alone, base_alone, base, 64)
 
 
 if __name__ == "__main__":

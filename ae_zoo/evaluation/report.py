@@ -607,7 +607,7 @@ def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_
                          "metrics cannot run; use a dataset with factors (dsprites, shapes3d) or "
                          "--metrics none")
     settings = merge_settings(FAST_METRIC_SETTINGS if fast_metrics else FULL_METRIC_SETTINGS,
-                               metric_settings)
+                              metric_settings)
     check_settings(settings)
     out = os.fspath(out) if out else default_out(info)
     os.makedirs(out, exist_ok=True)
