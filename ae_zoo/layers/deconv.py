@@ -16,14 +16,14 @@ dSprites decoder's 32 -> 1 layer against ~150 for its other layers. The stride-1
 convolution runs the forward pass in less than half the time. The backward pass
 stays TensorFlow's own (a strided convolution for the input gradient, the filter
 gradient kernel for the kernel's), through a custom gradient. Measured on the 2-core
-CPU, forward plus backward at batch 64 from 32 input channels: 1.2-1.8x faster for
+CPU, forward plus backward at batch 64 from 32 input channels: 1.2-1.9x faster for
 up to 8 filters, break-even at 16; the dSprites conv VAE's train step ~8% faster.
 """
 
 import keras
 import tensorflow as tf
 
-#: Up to this many filters the sub-pixel form is faster on CPU (measured: 1.2-1.8x for
+#: Up to this many filters the sub-pixel form is faster on CPU (measured: 1.2-1.9x for
 #: 1-8 filters from 32 input channels, break-even at 16).
 MAX_SUBPIXEL_FILTERS = 8
 
