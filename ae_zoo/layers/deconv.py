@@ -39,6 +39,15 @@ def subpixel_conv2d_transpose(inputs, kernel, strides, padding):
     computed as a stride-1 convolution and ``depth_to_space``. Its gradient is the
     transposed convolution's own."""
     s = int(strides)
+    if s < 2:
+        raise ValueError(f"subpixel_conv2d_transpose needs a stride of at least 2; got {strides!r} "
+                         "(a stride-1 transposed convolution has no phases to interleave)")
+    if padding not in ("same", "valid"):
+        raise ValueError(f'padding must be "same" or "valid"; got {padding!r}')
+    if len(kernel.shape) != 4 or len(inputs.shape) != 4 or inputs.shape[-1] != kernel.shape[-1]:
+        raise ValueError(f"expected NHWC inputs and a (kh, kw, filters, channels) kernel with the "
+                         f"inputs' channels; got inputs {tuple(inputs.shape)} and kernel "
+                         f"{tuple(kernel.shape)}")
     kh, kw, filters, channels = (int(d) for d in kernel.shape)
     mh, mw = -(-kh // s), -(-kw // s)  # taps per phase
 

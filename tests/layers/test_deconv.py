@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from ae_zoo.layers import SubPixelConv2DTranspose
-from ae_zoo.layers.deconv import MAX_SUBPIXEL_FILTERS
+from ae_zoo.layers.deconv import MAX_SUBPIXEL_FILTERS, subpixel_conv2d_transpose
 
 
 def scatter_transpose_conv(x, kernel, bias, stride, padding):
@@ -143,3 +143,15 @@ def test_mixed_bfloat16_computes_in_bfloat16_with_float32_weights():
     grad = tape.gradient(loss, fast.kernel.value)
     assert y.dtype == tf.bfloat16 and fast.kernel.dtype == "float32" and grad.dtype == tf.float32
     np.testing.assert_allclose(tf.cast(y, "float32").numpy(), ref(x).numpy(), atol=0.1, rtol=0.05)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(strides=1), "stride of at least 2"),
+    (dict(padding="full"), "padding must be"),
+    (dict(kernel=np.zeros((3, 3, 1, 5), "float32")), "with the inputs' channels"),
+])
+def test_bad_arguments_of_the_function_are_named(kwargs, message):
+    args = dict(inputs=np.zeros((1, 4, 4, 2), "float32"), kernel=np.zeros((3, 3, 1, 2), "float32"),
+                strides=2, padding="same")
+    with pytest.raises(ValueError, match=message):
+        subpixel_conv2d_transpose(**{**args, **kwargs})
