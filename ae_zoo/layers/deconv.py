@@ -5,10 +5,11 @@ into output row ``s * i + u``. Split the kernel taps by their phase ``r = u mod 
 (``u = s * m + r``): output row ``s * j + r`` then only receives
 ``sum_m input[j - m] * kernel[s * m + r]``, an ordinary stride-1 convolution of the
 input with an ``M x M`` kernel, ``M = ceil(k / s)``, that has one output channel per
-(phase, filter). ``depth_to_space`` interleaves the phases into the upsampled image
-(the periodic shuffling of Shi et al., 2016, "Is the deconvolution layer the same as
-a convolutional layer?"), and a crop removes the transposed convolution's padding.
-The result is the same transposed convolution, reordered.
+(phase, filter). Interleaving the phases into the upsampled image (``depth_to_space``,
+the periodic shuffling of Shi et al., 2016, "Is the deconvolution layer the same as
+a convolutional layer?", here a reshape and transpose, which TensorFlow's CPU kernels
+run 2x faster than ``depth_to_space``) and a crop that removes the transposed
+convolution's padding give the same transposed convolution, reordered.
 
 Why: TensorFlow's CPU kernel for a transposed convolution with few output channels
 (the last layer of an image decoder: 1 or 3 channels) is slow, ~9 GFLOP/s on the
@@ -36,8 +37,8 @@ def subpixel_conv2d_transpose(inputs, kernel, strides, padding):
     """``tf.nn.conv2d_transpose`` of NHWC ``inputs`` with ``kernel`` (kh, kw, filters,
     channels) at equal ``strides`` in both dimensions, without dilation, and Keras's
     output size for ``padding`` ("same": ``H * s``; "valid": ``H * s + max(k - s, 0)``),
-    computed as a stride-1 convolution and ``depth_to_space``. Its gradient is the
-    transposed convolution's own."""
+    computed as a stride-1 convolution and a periodic shuffle (``depth_to_space``). Its
+    gradient is the transposed convolution's own."""
     s = int(strides)
     if s < 2:
         raise ValueError(f"subpixel_conv2d_transpose needs a stride of at least 2; got {strides!r} "
@@ -68,7 +69,7 @@ def subpixel_conv2d_transpose(inputs, kernel, strides, padding):
         taps = tf.reshape(tf.transpose(taps, [0, 2, 5, 1, 3, 4]),
                           [mh, mw, channels, s * s * filters])
         x_full = tf.pad(x, [[0, 0], [mh - 1, mh - 1], [mw - 1, mw - 1], [0, 0]])
-        y = tf.nn.depth_to_space(tf.nn.conv2d(x_full, taps, 1, "VALID"), s)
+        y = _depth_to_space(tf.nn.conv2d(x_full, taps, 1, "VALID"), s, filters)
         out_h, out_w, top, left = sizes(x)
         y = y[:, top:top + out_h, left:left + out_w, :]
 
@@ -85,6 +86,16 @@ def subpixel_conv2d_transpose(inputs, kernel, strides, padding):
     # A tensor, not the variable: the custom gradient then returns the kernel's gradient
     # as an input's, and the read (and any mixed-precision cast) is differentiated as usual.
     return transpose_conv(inputs, tf.convert_to_tensor(kernel))
+
+
+def _depth_to_space(z, s, filters):
+    """``tf.nn.depth_to_space(z, s)`` for ``s * s * filters`` channels, as a reshape and
+    a transpose: channel ``(i * s + j) * filters + f`` of pixel ``(h, w)`` goes to pixel
+    ``(h * s + i, w * s + j)``."""
+    n, h, w = (tf.shape(z)[i] if z.shape[i] is None else z.shape[i] for i in range(3))
+    z = tf.reshape(z, [n, h, w, s, s, filters])
+    z = tf.transpose(z, [0, 1, 3, 2, 4, 5])
+    return tf.reshape(z, [n, h * s, w * s, filters])
 
 
 @keras.saving.register_keras_serializable(package="ae_zoo")
@@ -106,7 +117,9 @@ class SubPixelConv2DTranspose(keras.layers.Conv2DTranspose):
             return super().call(inputs)
         outputs = subpixel_conv2d_transpose(inputs, self.kernel, self.strides[0], self.padding)
         if self.use_bias:
-            outputs = tf.nn.bias_add(outputs, tf.convert_to_tensor(self.bias))
+            # A broadcast add: its gradient is a sum, where BiasAddGrad with one channel
+            # is 4x slower on CPU (1.2 against 0.3 ms for 64 x 64 x 64 x 1).
+            outputs = outputs + tf.convert_to_tensor(self.bias)
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs

@@ -15,6 +15,7 @@ from ae_zoo import _random, nets
 from ae_zoo.models import _checks, _fused
 from ae_zoo.models import registry
 from ae_zoo.models.registry import register
+from ae_zoo.training.optimizers import FusedAdam
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
 
@@ -342,7 +343,8 @@ class Autoencoder(keras.Model):
         return self._update_trackers(self._total_losses(x, y, training=False), x)
 
     def compile(self, optimizer=None, loss=None, metrics=None, jit_compile="auto", **kwargs):
-        """Keras ``compile``; with no optimizer, Adam(1e-3). The loss is the model's own.
+        """Keras ``compile``; with no optimizer, Adam(1e-3) (:class:`~ae_zoo.training.FusedAdam`,
+        Keras's Adam applied by TensorFlow's fused kernel). The loss is the model's own.
 
         ``jit_compile="auto"`` compiles the train step with XLA (also on CPU)
         where that is faster (see :meth:`supports_xla`); ``True`` forces it.
@@ -355,7 +357,7 @@ class Autoencoder(keras.Model):
         if metrics:
             raise ValueError("ae_zoo models track their own loss terms; compile(metrics=...) is not used.")
         if optimizer is None:
-            optimizer = keras.optimizers.Adam(1e-3)
+            optimizer = FusedAdam(1e-3)
         if jit_compile == "auto":
             jit_compile = self.supports_xla()
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)

@@ -26,6 +26,7 @@ from ae_zoo import models as model_lib
 from ae_zoo._io import save_model, write_json
 from ae_zoo.models.vae import VAE
 from ae_zoo.training import recipes as recipe_lib
+from ae_zoo.training.optimizers import FusedAdam
 from ae_zoo.training.pipeline import ArrayPipeline
 
 
@@ -76,7 +77,7 @@ def make_optimizer(config, total_steps):
         common["clipnorm"] = opt["clipnorm"]
     betas = {k: opt[k] for k in ("beta_1", "beta_2") if opt[k] is not None}
     if opt["name"] == "adam":
-        return keras.optimizers.Adam(**common, **betas)
+        return FusedAdam(**common, **betas)
     if opt["name"] == "adamw":
         return keras.optimizers.AdamW(weight_decay=opt["weight_decay"] or 0.004, **common, **betas)
     if opt["name"] == "sgd":

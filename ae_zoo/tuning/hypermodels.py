@@ -27,6 +27,7 @@ import numpy as np
 
 from ae_zoo import models as model_lib
 from ae_zoo.training import recipes as recipe_lib
+from ae_zoo.training.optimizers import FusedAdam
 from ae_zoo.training.pipeline import ArrayPipeline
 from ae_zoo.tuning import spaces
 
@@ -191,7 +192,7 @@ class AutoencoderHyperModel(keras_tuner.HyperModel):
 
     def _optimizer(self, config):
         if not self.training:
-            return keras.optimizers.Adam(config["learning_rate"])
+            return FusedAdam(config["learning_rate"])
         from ae_zoo.training.runner import make_optimizer
 
         training = dict(self.training)
