@@ -98,10 +98,10 @@ def _traced_ops(optimizer, gradient):
     variable = keras.Variable(np.ones((4, 2)), dtype="float32")
     optimizer.build([variable])
     fn = tf.function(lambda g: optimizer.apply_gradients([(g, variable)]))
-    graph = fn.get_concrete_function(gradient).graph
-    ops = {op.type for op in graph.get_operations()}
-    for function in graph._functions.values():  # the update runs inside nested functions
-        ops |= {op.type for op in function.graph.get_operations()}
+    graph_def = fn.get_concrete_function(gradient).graph.as_graph_def()
+    ops = {node.op for node in graph_def.node}
+    for function in graph_def.library.function:  # the update runs inside nested functions
+        ops |= {node.op for node in function.node_def}
     return ops
 
 
@@ -174,11 +174,18 @@ def test_is_the_default_optimizer_and_survives_keras_saving(tmp_path):
 
 
 def test_recipes_and_tuning_default_to_it():
+    import keras_tuner
+
     from ae_zoo.training.recipes import validate
     from ae_zoo.training.runner import make_optimizer
+    from ae_zoo.tuning import AutoencoderHyperModel
 
     recipe = validate({"model": {"name": "ae"}, "data": {"name": "digits"}})
     assert type(make_optimizer(recipe["training"], 10)) is FusedAdam
+    hypermodel = AutoencoderHyperModel("vae", (4, 4, 1), compile_options={"jit_compile": False})
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    assert type(hypermodel.build(hp).optimizer) is FusedAdam
 
 
 MIRRORED = r"""
