@@ -299,9 +299,8 @@ def main():
     # medians over the runs.
     x = ae_zoo.data.load("mnist5k", "train").x
     dense_kwargs = dict(latent_dim=LATENT, hidden_units=DENSE, likelihood="bernoulli")
-    shapes = step_matmuls(baseline_dense(x.shape[1:]), 128)
-    flops = sum(2 * m * k * n for m, k, n in shapes) / 128  # per sample
-    peak_rate = MatmulRate(shapes)
+    peak_rate = MatmulRate(step_matmuls(baseline_dense(x.shape[1:]), 128))
+    flops = peak_rate.flops / 128  # per sample
 
     def measure_ae_zoo():
         speed, model = run_ae_zoo(x, dense_kwargs, 128, args.epochs)
@@ -336,10 +335,9 @@ def main():
         dsprites = ae_zoo.data.load("dsprites", "train", num_samples=4096).x
         conv_kwargs = dict(latent_dim=10, architecture="conv", filters=(32, 32, 64, 64),
                            kernel_size=4, dense_units=(256,), likelihood="bernoulli")
-        shapes = step_matmuls(baseline_conv(dsprites.shape[1:]), 64)
-        flops = sum(2 * m * k * n for m, k, n in shapes) / 64
+        peak_rate = MatmulRate(step_matmuls(baseline_conv(dsprites.shape[1:]), 64))
+        flops = peak_rate.flops / 64  # per sample
         epochs = max(3, args.epochs // 2)
-        peak_rate = MatmulRate(shapes)
         runs = []  # (ae_zoo, its step alone, baseline, its step alone, peak)
         for _ in range(args.repeats):
             (speed, model), peak = bracketed(

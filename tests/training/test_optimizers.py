@@ -71,6 +71,8 @@ SETTINGS = {
     "schedule": {"learning_rate": keras.optimizers.schedules.ExponentialDecay(0.01, 2, 0.5)},
     "weight decay": {"weight_decay": 0.1},
     "clipnorm": {"clipnorm": 0.01},
+    "gradient accumulation": {"gradient_accumulation_steps": 2},
+    "ema": {"use_ema": True, "ema_momentum": 0.5},
     "amsgrad (Keras's update)": {"amsgrad": True},
 }
 
