@@ -53,9 +53,7 @@ def subpixel_conv2d_transpose(inputs, kernel, strides, padding):
     mh, mw = -(-kh // s), -(-kw // s)  # taps per phase
 
     def sizes(x):
-        h, w = x.shape[1], x.shape[2]
-        h = tf.shape(x)[1] if h is None else h
-        w = tf.shape(x)[2] if w is None else w
+        _, h, w = _leading_dims(x)
         if padding == "same":
             return h * s, w * s, max(kh - s, 0) // 2, max(kw - s, 0) // 2
         return h * s + max(kh - s, 0), w * s + max(kw - s, 0), 0, 0
@@ -92,10 +90,16 @@ def _depth_to_space(z, s, filters):
     """``tf.nn.depth_to_space(z, s)`` for ``s * s * filters`` channels, as a reshape and
     a transpose: channel ``(i * s + j) * filters + f`` of pixel ``(h, w)`` goes to pixel
     ``(h * s + i, w * s + j)``."""
-    n, h, w = (tf.shape(z)[i] if z.shape[i] is None else z.shape[i] for i in range(3))
+    n, h, w = _leading_dims(z)
     z = tf.reshape(z, [n, h, w, s, s, filters])
     z = tf.transpose(z, [0, 1, 3, 2, 4, 5])
     return tf.reshape(z, [n, h * s, w * s, filters])
+
+
+def _leading_dims(t):
+    """Batch, height and width of an NHWC tensor: the static sizes where known (so the
+    output keeps a static shape), ``tf.shape`` entries where not."""
+    return tuple(tf.shape(t)[i] if t.shape[i] is None else t.shape[i] for i in range(3))
 
 
 @keras.saving.register_keras_serializable(package="ae_zoo")
