@@ -5,10 +5,13 @@
     >>> vae = ae_zoo.models.create("vae", latent_dim=16, input_shape=train.input_shape)
     >>> vae.compile()
     >>> vae.fit(train.x, epochs=10)
+
+Importing ae_zoo registers every model for ``keras.models.load_model``, installs the
+training engine (:class:`ae_zoo.training.FastEngine`) on every model, and loads the model
+plugins of other packages (the ``ae_zoo.models`` entry points).
 """
 
-__version__ = "0.1.0"
-
+from ae_zoo._version import __version__  # noqa: E402,F401
 from ae_zoo import data, layers, models, nets  # noqa: E402
 from ae_zoo.models import (  # noqa: E402
     VAE,
@@ -19,9 +22,16 @@ from ae_zoo.models import (  # noqa: E402
     DenoisingAutoencoder,
     SparseAutoencoder,
     create,
+    register,
 )
+from ae_zoo import training  # noqa: E402
 from ae_zoo import export  # noqa: E402
 from ae_zoo.export import export_saved_model, load_pretrained  # noqa: E402
+
+# The composition root: the models declare what to compute, the training engine how it runs.
+models.Autoencoder.engine = training.FastEngine()
+# Last, so that a plugin importing ae_zoo finds everything above in place.
+models.load_plugins()
 
 __all__ = [
     "VAE",
@@ -39,4 +49,6 @@ __all__ = [
     "layers",
     "models",
     "nets",
+    "register",
+    "training",
 ]

@@ -5,6 +5,7 @@ An interrupted run never leaves a half-written file under the final name.
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 
@@ -42,6 +43,27 @@ def _jsonable(value):
     if isinstance(value, tuple):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def to_jsonable(value):
+    """``value`` with numpy scalars/arrays as Python numbers/lists and NaN/inf as None
+    (strict JSON has no NaN); anything else unknown as its ``repr``."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    return repr(value)  # e.g. a scikit-learn estimator given as a DCI setting
 
 
 def read_json(path):

@@ -7,6 +7,7 @@ Draws use the Philox generator explicitly: with the default ("auto_select") XLA'
 lowering draws about 50x slower (``benchmarks/throughput.py``).
 """
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -29,3 +30,34 @@ def normal(shape, seed_generator, stddev=1.0, dtype="float32"):
     """N(0, stddev^2) draws of ``shape``."""
     return tf.random.stateless_normal(shape, seed=next_seed(seed_generator), stddev=stddev,
                                       dtype=dtype, alg="philox")
+
+
+def seed_range(num_samples, seed=None):
+    """int64 seeds ``seed, seed + 1, ..., seed + num_samples - 1`` (a random start when None):
+    draw ``i`` of a sampling call comes from seed ``seed + i``."""
+    if seed is None:
+        seed = int(np.random.randint(0, 2**31 - 1 - num_samples))
+    return tf.range(num_samples, dtype=tf.int64) + int(seed)
+
+
+def normal_per_seed(seeds, dim):
+    """One N(0, I_dim) draw per int seed (rows of a [len(seeds), dim] float32 tensor),
+    each a pure function of its seed: the same seed gives the same row in any batch."""
+    seeds = tf.cast(tf.reshape(seeds, (-1,)), tf.int64)
+
+    def draw(s):
+        return tf.random.stateless_normal((int(dim),), seed=tf.stack([s, tf.zeros_like(s)]))
+
+    return tf.map_fn(draw, seeds, fn_output_signature=tf.float32)
+
+
+def seed_states(layer):
+    """The state variables of every ``SeedGenerator`` in ``layer`` and its sublayers (Keras'
+    ``variables`` are the ``weights`` plus these states).
+
+    Keras does not save them; a model that saves them with its weights makes a run
+    resumed from a checkpoint draw the same noise as an uninterrupted one.
+    """
+    weights = {id(w) for w in layer.weights}
+    return [v for v in layer.variables
+            if id(v) not in weights and v.name == "seed_generator_state"]

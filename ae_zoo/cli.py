@@ -1,9 +1,15 @@
-"""The ``ae-zoo`` command (also ``python -m ae_zoo``)."""
+"""The ``ae-zoo`` command (also ``python -m ae_zoo``).
+
+Each command imports what it needs inside its function: TensorFlow takes seconds to load,
+and ``ae-zoo --help`` should not wait for it.
+"""
 
 import argparse
 import os
 import shlex
 import sys
+
+import yaml
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -39,8 +45,8 @@ def _print_test_metrics(metrics):
 
 
 def cmd_train(args):
+    from ae_zoo.experiments.train import run, train
     from ae_zoo.training import recipes
-    from ae_zoo.training.runner import run, train
 
     command = _command_line(args)
     flags = dict(epochs=args.epochs, batch_size=args.batch_size, latent_dim=args.latent_dim,
@@ -118,8 +124,6 @@ def cmd_serving_config(args):
 
 def _metric_settings(items):
     """``--metric-setting num_train=2000`` / ``dci.estimator=gbt`` -> compute_all overrides."""
-    import yaml
-
     settings = {}
     for item in items:
         if "=" not in item:
@@ -136,7 +140,7 @@ def _metric_settings(items):
 
 
 def cmd_evaluate(args):
-    from ae_zoo.evaluation.report import evaluate_run
+    from ae_zoo.experiments.evaluate import evaluate_run
 
     result = evaluate_run(args.path, dataset=args.dataset, split=args.split, out=args.out,
                           metrics=args.metrics, iwae_samples=args.iwae_samples, seed=args.seed,
@@ -159,7 +163,7 @@ def cmd_evaluate(args):
 
 
 def cmd_compare(args):
-    from ae_zoo.evaluation.compare import compare_models
+    from ae_zoo.experiments.compare import compare_models
 
     if len(args.models) not in (0, 2) or (not args.models and not args.runs):
         raise ValueError("name two models (e.g. `ae-zoo compare ae vae`), or pass --runs RUN_A RUN_B")
@@ -176,7 +180,7 @@ def cmd_compare(args):
 
 
 def cmd_study(args):
-    from ae_zoo.evaluation.study import DEFAULT_MODELS, DEFAULT_SEEDS, DEFAULT_STEPS, run_study
+    from ae_zoo.experiments.study import DEFAULT_MODELS, DEFAULT_SEEDS, DEFAULT_STEPS, run_study
 
     command = _command_line(args)
     run_study(args.models or DEFAULT_MODELS, args.seeds or DEFAULT_SEEDS, args.dataset,
@@ -208,7 +212,7 @@ def build_parser():
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--iwae-samples", type=int, default=None,
-                   help="importance samples for the VAE family's -log p(x) (0 to skip)")
+                   help="importance samples of -log p(x) for a model with a likelihood (0 to skip)")
     p.add_argument("--xla", choices=("auto", "on", "off"), default=None,
                    help="XLA-compile the train step (auto: on unless unsupported)")
     p.add_argument("--out", default=None, help="run directory (default: runs/MODEL_DATASET)")

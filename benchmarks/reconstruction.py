@@ -14,7 +14,7 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from ae_zoo import models  # noqa: E402
-from ae_zoo.training.runner import train  # noqa: E402
+from ae_zoo.experiments.train import train  # noqa: E402
 
 DEFAULT_MODELS = ("ae", "conv_ae", "denoising_ae", "sparse_ae", "vae", "beta_vae", "cvae")
 

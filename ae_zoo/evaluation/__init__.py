@@ -1,16 +1,8 @@
-"""Evaluation: latent statistics, interpolation and traversal; disentanglement metrics;
-the evaluate / compare / study reports."""
+"""Evaluation: the math of looking inside a latent space (statistics, interpolation,
+traversal), the disentanglement metrics and how to run them on a model, and a model's
+test metrics. The commands that use them (evaluate, compare, study) are
+:mod:`ae_zoo.experiments`."""
 
-from ae_zoo.evaluation.latent import (
-    code_summary,
-    decode_codes,
-    interpolate,
-    latent_codes,
-    latent_path,
-    latent_stats,
-    traversal_grid_images,
-    traverse,
-)
 from ae_zoo.evaluation.disentanglement import (
     METRICS,
     beta_vae_score,
@@ -22,19 +14,32 @@ from ae_zoo.evaluation.disentanglement import (
     sap,
     unsupervised_scores,
 )
-from ae_zoo.evaluation.report import (
+from ae_zoo.evaluation.latent import (
+    code_summary,
+    decode_codes,
+    interpolate,
+    latent_codes,
+    latent_path,
+    latent_stats,
+    traversal_grid_images,
+    traverse,
+)
+from ae_zoo.evaluation.measures import evaluate_model, latent_summary
+from ae_zoo.evaluation.scoring import (
     FAST_METRIC_SETTINGS,
+    FULL_METRIC_SETTINGS,
     HEADLINE_LABELS,
     HEADLINE_SCORES,
-    evaluate_run,
+    compute_disentanglement,
     representation_function,
     resolve_metrics,
 )
-from ae_zoo.evaluation.compare import compare_models, matched_recipes
-from ae_zoo.evaluation.study import (
-    DEFAULT_STEPS,
-    STUDY_METRIC_SETTINGS,
-    run_study,
-    study_recipe,
-    variance_shares,
-)
+
+__all__ = [
+    "FAST_METRIC_SETTINGS", "FULL_METRIC_SETTINGS", "HEADLINE_LABELS", "HEADLINE_SCORES",
+    "METRICS", "beta_vae_score", "code_summary", "compute_all", "compute_disentanglement", "dci",
+    "decode_codes", "evaluate_model", "factor_vae_score", "interpolate", "latent_codes",
+    "latent_path", "latent_stats", "latent_summary", "mig", "modularity_explicitness",
+    "representation_function", "resolve_metrics", "sap", "traversal_grid_images", "traverse",
+    "unsupervised_scores",
+]

@@ -27,6 +27,8 @@ import warnings
 
 import numpy as np
 
+from ae_zoo.evaluation._disentanglement_gbt import BinnedGradientBoostingClassifier
+
 __all__ = [
     "beta_vae_score",
     "factor_vae_score",
@@ -309,8 +311,8 @@ def _logistic_ovr(seed):
     This is what disentanglement_lib's ``LogisticRegression()`` was under the scikit-learn
     of its day (default solver "liblinear", multi_class "ovr").
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.linear_model import LogisticRegression  # scikit-learn loads on first use (~1.5 s)
+    from sklearn.multiclass import OneVsRestClassifier  # scikit-learn loads on first use (~1.5 s)
 
     return OneVsRestClassifier(LogisticRegression(solver="liblinear", random_state=seed))
 
@@ -463,10 +465,9 @@ def _fit_importance(estimator, x_train, y_train, x_test, y_test):
 
 
 def _dci_estimator(estimator, seed, max_bins):
-    from sklearn.base import clone
-    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.base import clone  # scikit-learn loads on first use (~1.5 s)
+    from sklearn.ensemble import GradientBoostingClassifier  # scikit-learn loads on first use (~1.5 s)
 
-    from ae_zoo.evaluation._disentanglement_gbt import BinnedGradientBoostingClassifier
 
     if isinstance(estimator, str):
         if estimator == "hist_gbt":
@@ -534,7 +535,7 @@ def dci(ground_truth_data, representation_function, random_state, *, num_train=1
     if n_jobs is None or n_jobs == 1:
         results = [_fit_importance(*job) for job in jobs]
     else:
-        from joblib import Parallel, delayed
+        from joblib import Parallel, delayed  # only when DCI fits factors in parallel
 
         results = Parallel(n_jobs=n_jobs, prefer="threads")(
             delayed(_fit_importance)(*job) for job in jobs)
@@ -561,8 +562,8 @@ def sap(ground_truth_data, representation_function, random_state, *, num_train=1
 
     Returns ``{"sap"}``.
     """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.svm import LinearSVC
+    from sklearn.exceptions import ConvergenceWarning  # scikit-learn loads on first use (~1.5 s)
+    from sklearn.svm import LinearSVC  # scikit-learn loads on first use (~1.5 s)
 
     sizes, rs = _setup(ground_truth_data, representation_function, random_state, batch_size,
                        num_train=num_train, num_test=num_test)
@@ -588,7 +589,7 @@ def sap(ground_truth_data, representation_function, random_state, *, num_train=1
 
 def _explicitness(x_train, y_train, x_test, y_test, seed):
     """(train AUC, test AUC) of a one-vs-rest logistic regression codes -> one factor."""
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # scikit-learn loads on first use (~1.5 s)
 
     model = _logistic_ovr(seed).fit(x_train, y_train)
     aucs = []

@@ -1,10 +1,10 @@
 """Looking inside a latent space: interpolation, traversal and latent statistics.
 
-Every function takes any ae_zoo model. The "code" of x is ``model.encode(x)``:
-the bottleneck of a deterministic autoencoder, the posterior mean E_q[z|x] for
-the VAE family. A :class:`~ae_zoo.models.ConditionalVAE` encodes and decodes
-under class labels, so its functions need ``labels=`` (the class ids of x);
-for the other models ``labels=`` is an error.
+Every function takes any ae_zoo model, in memory or exported (``load_pretrained``): it
+asks the model what it can do. The "code" of x is ``model.encode(x)``: the bottleneck of
+a deterministic autoencoder, the posterior mean E_q[z|x] for a Gaussian posterior. A
+conditional model encodes and decodes under class labels, so its functions need
+``labels=`` (the class ids of x); for the other models ``labels=`` is an error.
 
 Example:
     >>> images = interpolate(vae, x[0], x[1], steps=8, method="slerp")  # (8, H, W, C)
@@ -14,10 +14,6 @@ Example:
 """
 
 import numpy as np
-from keras import ops
-
-from ae_zoo.models.cvae import ConditionalVAE
-from ae_zoo.models.vae import VAE
 
 METHODS = ("linear", "slerp")
 #: Default percent levels of the quantiles that :func:`latent_stats` reports.
@@ -29,21 +25,11 @@ _SLERP_EPS = 1e-6
 
 
 # --------------------------------------------------------------- encode / decode
-def is_conditional(model):
-    """Whether ``model`` encodes and decodes under class labels (a ConditionalVAE)."""
-    return isinstance(model, ConditionalVAE)
-
-
-def is_variational(model):
-    """Whether ``model`` is of the VAE family (a posterior q(z|x) and the prior N(0, I))."""
-    return isinstance(model, VAE)
-
-
 def _check_model(model):
-    if getattr(model, "encoder", None) is None or getattr(model, "decoder", None) is None:
+    if model.example_shape is None:
         raise ValueError(
-            f"{type(model).__name__} has no encoder/decoder yet: create it with `input_shape=` "
-            "or train it on data first."
+            f"{_name(model)} is not built yet: create it with `input_shape=` or train it on "
+            "data first."
         )
 
 
@@ -68,16 +54,16 @@ def _as_images(model, x, what="x"):
 
 def _labels_for(model, labels, n):
     """Class ids for ``n`` examples (an int is repeated), or None for an unconditional model."""
-    if not is_conditional(model):
+    if not model.conditional:
         if labels is not None:
             raise ValueError(
-                f"`labels=` only applies to a ConditionalVAE; {type(model).__name__} encodes "
+                f"`labels=` only applies to a conditional model; {_name(model)} encodes "
                 "and decodes without labels."
             )
         return None
     if labels is None:
         raise ValueError(
-            "This model is a ConditionalVAE: it encodes and decodes under class labels. "
+            f"{_name(model)} is conditional: it encodes and decodes under class labels. "
             "Pass `labels=` (one class id, or one per example)."
         )
     labels = np.asarray(labels).reshape(-1)
@@ -85,37 +71,30 @@ def _labels_for(model, labels, n):
         labels = np.repeat(labels, n)
     if len(labels) != n:
         raise ValueError(f"Got {len(labels)} labels for {n} examples; pass one label or one per example.")
-    model._check_labels(labels)
-    return labels.astype("int64")
+    return labels
+
+
+def _name(model):
+    return getattr(model, "registry_name", None) or type(model).__name__
 
 
 def latent_codes(model, x, labels=None, batch_size=256, return_scale=False):
     """The codes of a batch ``x`` as numpy, shape (N, latent_dim).
 
     The code is ``model.encode(x)``: the bottleneck of an autoencoder, the
-    posterior mean for the VAE family. With ``return_scale`` (VAE family
-    only) returns ``(mean, scale)`` of q(z|x) = N(mean, diag(scale^2)).
+    posterior mean for a Gaussian posterior. With ``return_scale`` (Gaussian
+    posterior only) returns ``(mean, scale)`` of q(z|x) = N(mean, diag(scale^2)).
     """
     _check_model(model)
     x, _ = _as_images(model, x)
     labels = _labels_for(model, labels, len(x))
-    if return_scale and not is_variational(model):
-        raise ValueError(f"{type(model).__name__} is not a VAE: it has no posterior scale.")
-    batch_size = int(batch_size)
-    means, scales = [], []
-    for start in range(0, len(x), batch_size):
-        part = slice(start, start + batch_size)
-        args = (x[part],) if labels is None else (x[part], labels[part])
-        if is_variational(model):
-            mean, scale = model.encode(*args, return_distribution=True)
-            scales.append(ops.convert_to_numpy(scale))
-        else:
-            mean = model.encode(*args)
-        means.append(ops.convert_to_numpy(mean))
-    mean = np.concatenate(means).astype("float32")
+    if return_scale and model.posterior_type != "gaussian":
+        raise ValueError(f"{_name(model)} has no Gaussian posterior: it has no posterior scale.")
+    out = model.encode(x, labels=labels, batch_size=int(batch_size),
+                       return_distribution=bool(return_scale))
     if return_scale:
-        return mean, np.concatenate(scales).astype("float32")
-    return mean
+        return tuple(np.asarray(a, dtype="float32") for a in out)
+    return np.asarray(out, dtype="float32")
 
 
 def decode_codes(model, z, labels=None, batch_size=256):
@@ -125,13 +104,7 @@ def decode_codes(model, z, labels=None, batch_size=256):
     if z.ndim != 2 or z.shape[1] != model.latent_dim:
         raise ValueError(f"Codes must have shape (N, {model.latent_dim}), got {z.shape}.")
     labels = _labels_for(model, labels, len(z))
-    batch_size = int(batch_size)
-    parts = []
-    for start in range(0, len(z), batch_size):
-        part = slice(start, start + batch_size)
-        args = (z[part],) if labels is None else (z[part], labels[part])
-        parts.append(ops.convert_to_numpy(model.decode(*args)))
-    return np.concatenate(parts).astype("float32")
+    return np.asarray(model.decode(z, labels=labels, batch_size=int(batch_size)), dtype="float32")
 
 
 # ----------------------------------------------------------------- interpolation
@@ -251,7 +224,7 @@ def traversal_grid_images(model, x, dims=None, values=None, labels=None, return_
     Returns images (len(dims), len(values), H, W, C): row i is
     ``traverse(model, x, dims[i], values)``; with ``return_codes`` also the
     codes (len(dims), len(values), D). ``values`` defaults to
-    linspace(-3, 3, 9) for the VAE family (+-3 prior standard deviations); an
+    linspace(-3, 3, 9) for a model with the prior N(0, I) (+-3 prior standard deviations); an
     autoencoder's codes have no fixed scale, so there it must be given (e.g.
     from :func:`latent_stats`' ``percentile_range``).
     """
@@ -275,10 +248,10 @@ def traversal_grid_images(model, x, dims=None, values=None, labels=None, return_
 
 
 def default_traversal_values(model, num=9):
-    """linspace(-3, 3, num) for the VAE family; an error for models without a prior."""
-    if not is_variational(model):
+    """linspace(-3, 3, num) (+-3 sd) for a model with the prior N(0, I); an error otherwise."""
+    if model.prior_type != "standard_normal":
         raise ValueError(
-            f"{type(model).__name__} has no prior, so there is no default traversal range: pass "
+            f"{_name(model)} has no N(0, I) prior, so there is no default traversal range: pass "
             "`values=` (e.g. np.linspace(*latent_stats(model, x)['percentile_range'], 9))."
         )
     return np.linspace(-3.0, 3.0, int(num))
@@ -316,7 +289,7 @@ def code_summary(codes, quantile_levels=QUANTILE_LEVELS, active_threshold=ACTIVE
 
 def latent_stats(model, x, labels=None, batch_size=256, quantile_levels=QUANTILE_LEVELS,
                  active_threshold=ACTIVE_THRESHOLD, return_codes=False):
-    """Statistics of the codes of ``x`` (posterior means for the VAE family).
+    """Statistics of the codes of ``x`` (posterior means for a Gaussian posterior).
 
     Returns a dict (numpy arrays have shape (latent_dim,) unless stated):
 
@@ -332,13 +305,13 @@ def latent_stats(model, x, labels=None, batch_size=256, quantile_levels=QUANTILE
       ``active_units`` its count (Burda et al. 2016, "Importance Weighted
       Autoencoders");
     - ``kl_per_dim``: E_x KL(q(z_j|x) || N(0, 1)) =
-      E_x 0.5 (sigma_j^2 + mu_j^2 - log sigma_j^2 - 1) for the VAE family
+      E_x 0.5 (sigma_j^2 + mu_j^2 - log sigma_j^2 - 1) for a Gaussian posterior
       (sums to the mean KL term), None for other models;
     - ``num_examples``, ``latent_dim``, ``active_threshold``.
 
     ``return_codes=True`` returns ``(stats, codes)``, the codes (N, latent_dim) too.
     """
-    if is_variational(model):
+    if model.posterior_type == "gaussian":
         mean, scale = latent_codes(model, x, labels, batch_size, return_scale=True)
     else:
         mean, scale = latent_codes(model, x, labels, batch_size), None

@@ -11,9 +11,7 @@ Signatures and their input/output names: see :mod:`ae_zoo.export.saved_model`.
 
 from ae_zoo.export.card import export_run, make_card, write_card
 from ae_zoo.export.pretrained import (
-    PretrainedConditionalVAE,
     PretrainedModel,
-    PretrainedVAE,
     available,
     load_pretrained,
     zoo_dir,
@@ -33,9 +31,7 @@ from ae_zoo.export.serving import serving_config_text, write_serving_config
 __all__ = [
     "INPUT_NAMES",
     "OUTPUT_NAMES",
-    "PretrainedConditionalVAE",
     "PretrainedModel",
-    "PretrainedVAE",
     "available",
     "check_serving_graph",
     "export_run",

@@ -12,8 +12,12 @@ signatures with their shapes and dtypes, and the versions it was made with.
 import os
 import platform
 
+import keras
+import tensorflow as tf
+
 from ae_zoo._io import read_json, write_json, write_text
-from ae_zoo.export.saved_model import export_saved_model, is_conditional, is_vae, signature_specs
+from ae_zoo._version import __version__
+from ae_zoo.export.saved_model import export_saved_model, signature_specs
 
 #: metrics.json keys summarized in the card's README, with their meaning.
 HEADLINE_METRICS = {
@@ -31,10 +35,6 @@ def load_run(run):
     A ``.keras`` file that is a run directory's ``model.keras`` picks up that
     run's files; any other ``.keras`` file exports without run information.
     """
-    import keras
-
-    import ae_zoo.models  # noqa: F401  (registers the classes for deserialization)
-
     run = os.fspath(run)
     if os.path.isdir(run):
         model_path, run_dir = os.path.join(run, "model.keras"), run
@@ -53,20 +53,8 @@ def load_run(run):
     return model, run_info, metrics, model_path
 
 
-def family(model):
-    """``"conditional_vae"``, ``"vae"`` or ``"autoencoder"``."""
-    if is_conditional(model):
-        return "conditional_vae"
-    return "vae" if is_vae(model) else "autoencoder"
-
-
 def export_versions():
-    import keras
-    import tensorflow as tf
-
-    import ae_zoo
-
-    return {"ae_zoo": ae_zoo.__version__, "tensorflow": tf.__version__,
+    return {"ae_zoo": __version__, "tensorflow": tf.__version__,
             "keras": keras.__version__, "python": platform.python_version()}
 
 
@@ -123,7 +111,7 @@ def make_card(name, model, export_dir, run_info=None, metrics=None, recipe=None,
         "name": name,
         "model": facts["model"] or getattr(model, "registry_name", type(model).__name__),
         "class": type(model).__name__,
-        "family": family(model),
+        "capabilities": model.capabilities(),
         "architecture": getattr(model, "architecture", None),
         "latent_dim": int(model.latent_dim),
         "input_shape": list(model.example_shape),
@@ -149,7 +137,7 @@ def make_card(name, model, export_dir, run_info=None, metrics=None, recipe=None,
         "run_dir": (os.path.dirname(source) or ".") if source and os.path.basename(source) == "model.keras"
         else None,
     }
-    if is_conditional(model):
+    if model.conditional:
         card["num_classes"] = int(model.num_classes)
     return card
 

@@ -12,12 +12,15 @@ Serving layout and a card:
 ``AE_ZOO_SAVED_MODELS=/some/dir`` points the loader at another zoo.
 """
 
+import importlib.util
 import json
 import os
 
 import numpy as np
+import tensorflow as tf
 
-from ae_zoo.export.saved_model import numeric_versions, signature_specs
+from ae_zoo.models import CAPABILITIES, _checks
+from ae_zoo.export.saved_model import numeric_versions, read_model_info, signature_specs
 
 ENV_VAR = "AE_ZOO_SAVED_MODELS"
 CARD = "card.json"
@@ -32,11 +35,7 @@ def zoo_dir():
     """
     if os.environ.get(ENV_VAR):
         return os.environ[ENV_VAR]
-    import importlib.util
-
-    import ae_zoo
-
-    package_dir = os.path.dirname(os.path.abspath(ae_zoo.__file__))
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # ae_zoo/
     candidates = []
     try:
         spec = importlib.util.find_spec("ae_zoo._pretrained")
@@ -130,10 +129,10 @@ def read_card(folder, required=True):
 def load_pretrained(name_or_path, version=None, require_card=True):
     """Loads a pretrained SavedModel by zoo name (``"vae_mnist5k"``) or path.
 
-    Returns a :class:`PretrainedModel` with ``encode``, ``decode``, ``reconstruct``
-    (and ``sample`` for the VAE family, ``generate`` and ``sample`` for the
-    conditional VAE), ``signatures``, ``signature_specs``, ``card`` and ``path``.
-    Inputs and outputs are numpy arrays; large inputs run in batches.
+    Returns a :class:`PretrainedModel`: the methods of an in-memory model, numpy in and
+    numpy out (``encode``, ``decode``, ``reconstruct``, and ``sample`` for a generative
+    model; ``labels=`` for a conditional one), its declared capabilities, and
+    ``signatures``, ``signature_specs``, ``card`` and ``path``. Large inputs run in batches.
 
     Example:
         >>> import ae_zoo
@@ -142,8 +141,6 @@ def load_pretrained(name_or_path, version=None, require_card=True):
         >>> codes = vae.encode(test_images)          # posterior means
         >>> vae.card["metrics"]["test_reconstruction_mse"]
     """
-    import tensorflow as tf
-
     folder, version_dir, version = resolve(name_or_path, version, require_card)
     card = read_card(folder, required=require_card)
     try:
@@ -156,16 +153,35 @@ def load_pretrained(name_or_path, version=None, require_card=True):
         if needed not in signatures:
             raise ValueError(f"{version_dir} has no {needed!r} signature; it has {sorted(signatures)}. "
                              "Export it with ae_zoo.export_saved_model.")
-    cls = PretrainedModel
-    if "generate" in signatures:
-        cls = PretrainedConditionalVAE
-    elif "sample" in signatures:
-        cls = PretrainedVAE
-    return cls(loaded, signatures, specs, card, version_dir, version)
+    return PretrainedModel(loaded, signatures, specs, card, version_dir, version,
+                           info=read_model_info(version_dir))
+
+
+#: A card's old "family" field, for cards written before capabilities were recorded.
+_FAMILY_PRIOR = {"vae": "standard_normal", "conditional_vae": "standard_normal"}
+
+
+def _capabilities(signatures, specs, card, info):
+    """What an exported model can do: its signatures say it; what they cannot say (the
+    prior, the kind of codes) the export's own record does, else the card."""
+    recorded = info.get("capabilities") or card.get("capabilities") or {}
+    generative = "sample" in signatures or "generate" in signatures
+    prior = recorded.get("prior_type", _FAMILY_PRIOR.get(card.get("family")) if generative else None)
+    return {
+        **CAPABILITIES,
+        "conditional": "generate" in signatures,
+        "generative": generative,
+        "has_likelihood": False,  # the signatures expose no likelihood
+        "latent_kind": recorded.get("latent_kind", CAPABILITIES["latent_kind"]),
+        "posterior_type": "gaussian" if "z_log_var" in specs["encode"]["outputs"] else None,
+        "prior_type": prior,
+        "denoising": False,  # the corruption is not exported
+    }
 
 
 class PretrainedModel:
-    """An exported ae_zoo model: numpy in, numpy out.
+    """An exported ae_zoo model behind the interface of an in-memory one: numpy in, numpy
+    out, the same methods (labels keyword-only) and declared capabilities.
 
     Attributes:
         path: the version directory that was loaded; ``version`` its number.
@@ -173,12 +189,16 @@ class PretrainedModel:
         signatures: ``{name: concrete function}`` (call with keyword tensors).
         signature_specs: ``{name: {"inputs": ..., "outputs": ...}}`` with shapes and dtypes.
         example_shape, latent_dim: one image's shape and the code size.
+        conditional, generative, has_likelihood, latent_kind, posterior_type, prior_type,
+        denoising: the capabilities (see :data:`ae_zoo.models.CAPABILITIES`).
     """
 
-    conditional = False
+    #: An exported model tracks no loss terms: its signatures give no training loss.
+    loss_terms = ()
 
-    def __init__(self, loaded, signatures, specs, card, path, version):
+    def __init__(self, loaded, signatures, specs, card, path, version, info=None):
         self._loaded = loaded  # keeps the variables alive
+        self.info = dict(info or {})
         self.signatures = signatures
         self.signature_specs = specs
         self.card = card
@@ -186,10 +206,23 @@ class PretrainedModel:
         self.version = version
         self.example_shape = tuple(specs["reconstruct"]["inputs"]["x"]["shape"][1:])
         self.latent_dim = int(specs["decode"]["inputs"]["z"]["shape"][1])
+        for name, value in _capabilities(signatures, specs, card, self.info).items():
+            setattr(self, name, value)
+
+    def capabilities(self):
+        return {name: getattr(self, name) for name in CAPABILITIES}
 
     @property
     def name(self):
         return self.card.get("name") or os.path.basename(os.path.dirname(self.path))
+
+    @property
+    def registry_name(self):
+        return self.info.get("model") or self.card.get("model") or self.name
+
+    @property
+    def num_classes(self):
+        return self.info.get("num_classes") or self.card.get("num_classes")
 
     def __repr__(self):
         return (f"<{type(self).__name__} {self.name!r} v{self.version}: "
@@ -197,8 +230,6 @@ class PretrainedModel:
 
     def _run(self, signature, batch_size=256, **inputs):
         """Calls ``signature`` on numpy ``inputs`` in batches; returns ``{output: numpy}``."""
-        import tensorflow as tf
-
         spec = self.signature_specs[signature]["inputs"]
         if set(inputs) != set(spec):
             raise TypeError(f"{signature!r} takes inputs {sorted(spec)}, got {sorted(inputs)}.")
@@ -230,64 +261,65 @@ class PretrainedModel:
             parts.append({k: t.numpy() for k, t in fn(**batch).items()})
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-    def encode(self, x, batch_size=256, return_all=False):
-        """The code of ``x`` (the posterior mean for the VAE family); with
-        ``return_all``, the dict with ``code`` (and ``z_mean``, ``z_log_var``)."""
-        out = self._run("encode", batch_size, x=x)
+    def _inputs(self, main, value, labels):
+        """The signature's inputs, checked as the in-memory model checks them: ``main`` (x,
+        or z; one example may come without its batch axis) and, if conditional, ``label``."""
+        shape = self.example_shape if main == "x" else (self.latent_dim,)
+        array = np.asarray(value)
+        if array.ndim == len(shape):
+            array = array[None]
+        _checks.check_array(array, shape, None, main, allow_empty=True)
+        _checks.check_labels(self, labels, len(array))
+        inputs = {main: array}
+        if self.conditional:
+            inputs["label"] = labels
+        return inputs
+
+    def encode(self, x, *, labels=None, batch_size=256, return_distribution=False,
+               return_all=False):
+        """The codes of ``x`` (the posterior mean for a Gaussian posterior); with
+        ``return_distribution``, ``(mean, scale)`` of q(z|x); with ``return_all``, the
+        signature's dict (``code``, and ``z_mean``, ``z_log_var``)."""
+        out = self._run("encode", batch_size, **self._inputs("x", x, labels))
+        if return_distribution:
+            if self.posterior_type != "gaussian":
+                raise TypeError(f"{self.name} has no posterior distribution: it exports codes only.")
+            return out["z_mean"], np.exp(0.5 * out["z_log_var"])
         return out if return_all else out["code"]
 
-    def decode(self, z, batch_size=256):
+    def decode(self, z, *, labels=None, batch_size=256):
         """The mean images decoded from codes ``z``."""
-        return self._run("decode", batch_size, z=z)["reconstruction"]
+        return self._run("decode", batch_size, **self._inputs("z", z, labels))["reconstruction"]
 
-    def reconstruct(self, x, batch_size=256):
+    def reconstruct(self, x, *, labels=None, batch_size=256):
         """``decode(encode(x))``: the mean reconstruction of ``x``."""
-        return self._run("reconstruct", batch_size, x=x)["reconstruction"]
+        return self._run("reconstruct", batch_size, **self._inputs("x", x, labels))["reconstruction"]
+
+    def sample(self, num_samples, *, labels=None, seed=None, batch_size=256):
+        """``num_samples`` images from the model's prior; image ``i`` from seed ``seed + i``
+        (the same images as the in-memory model's ``sample(num_samples, seed=seed)``). A
+        conditional model draws under ``labels`` (default: the classes in turn)."""
+        if not self.generative:
+            raise TypeError(f"{self.name} is not generative: it exports no sample signature.")
+        num_samples = _checks.check_count(num_samples, "num_samples")
+        seeds = _seeds(num_samples, _checks.check_seed(seed))
+        if not self.conditional:
+            _checks.check_labels(self, labels, num_samples)
+            return self._run("sample", batch_size, seed=seeds)["image"]
+        if labels is None:
+            if not self.num_classes:
+                raise ValueError("The card has no num_classes; pass `labels`.")
+            labels = np.arange(num_samples) % int(self.num_classes)
+        _checks.check_labels(self, labels, num_samples)
+        return self._run("generate", batch_size, label=labels, seed=seeds)["image"]
+
+    def generate(self, labels, seed=None, batch_size=256):
+        """One image per label (a conditional model): ``sample(len(labels), labels=labels)``."""
+        labels = np.asarray(labels).reshape(-1)
+        return self.sample(len(labels), labels=labels, seed=seed, batch_size=batch_size)
 
 
 def _seeds(num, seed):
     if seed is None:
         seed = int(np.random.randint(0, 2**31 - 1 - num))
     return np.arange(num, dtype="int64") + int(seed)
-
-
-class PretrainedVAE(PretrainedModel):
-    """A VAE-family SavedModel: also ``sample``."""
-
-    def sample(self, num_samples, seed=None, batch_size=256):
-        """``num_samples`` images from z ~ N(0, I); image ``i`` from seed ``seed + i``
-        (the same images as the in-memory model's ``sample(num_samples, seed)``)."""
-        return self._run("sample", batch_size, seed=_seeds(int(num_samples), seed))["image"]
-
-
-class PretrainedConditionalVAE(PretrainedModel):
-    """A conditional-VAE SavedModel: methods take labels; ``generate`` and ``sample``."""
-
-    conditional = True
-
-    @property
-    def num_classes(self):
-        return self.card.get("num_classes")
-
-    def encode(self, x, labels, batch_size=256, return_all=False):
-        out = self._run("encode", batch_size, x=x, label=labels)
-        return out if return_all else out["code"]
-
-    def decode(self, z, labels, batch_size=256):
-        return self._run("decode", batch_size, z=z, label=labels)["reconstruction"]
-
-    def reconstruct(self, x, labels, batch_size=256):
-        return self._run("reconstruct", batch_size, x=x, label=labels)["reconstruction"]
-
-    def generate(self, labels, seed=None, batch_size=256):
-        """One image per label from z ~ N(0, I); image ``i`` from seed ``seed + i``."""
-        labels = np.asarray(labels).reshape(-1)
-        return self._run("generate", batch_size, label=labels, seed=_seeds(len(labels), seed))["image"]
-
-    def sample(self, num_samples, seed=None, labels=None, batch_size=256):
-        """``num_samples`` images; labels cycle through the classes unless given."""
-        if labels is None:
-            if not self.num_classes:
-                raise ValueError("The card has no num_classes; pass `labels` (or use generate).")
-            labels = np.arange(int(num_samples)) % int(self.num_classes)
-        return self.generate(labels, seed, batch_size)

@@ -6,31 +6,19 @@
 directory inside the base directory (TF Serving ignores non-numeric names) and
 renamed to its number when complete, so a server never sees half an export.
 
-Signatures (every one returns a dict; the batch dimension is ``None`` everywhere;
-``x`` is float32 ``[batch, *image_shape]`` in [0, 1], ``z`` float32
-``[batch, latent_dim]``, ``seed`` and ``label`` int64 ``[batch]``):
-
-==================  ===============  ==================================================
-signature           inputs           outputs
-==================  ===============  ==================================================
-``serving_default`` x (+ label)      ``reconstruction``  (same function as ``reconstruct``)
-``reconstruct``     x (+ label)      ``reconstruction``: the mean image decode(encode(x))
-``encode``          x (+ label)      ``code``; VAE family also ``z_mean``, ``z_log_var``
-``decode``          z (+ label)      ``reconstruction``: the mean image decoded from z
-``sample``          seed             ``image``: VAE family (not conditional) only
-``generate``        label, seed      ``image``: conditional VAE only
-==================  ===============  ==================================================
-
-``(+ label)``: the conditional VAE's ``encode``, ``decode`` and ``reconstruct`` also
-take ``label``. For the VAE family ``code`` is the posterior mean (``== z_mean``)
-and ``z_log_var`` is log sigma^2 of q(z|x). ``sample`` decodes z_i ~ N(0, I) drawn
-statelessly from ``seed[i]`` exactly as :meth:`ae_zoo.models.VAE.sample` draws
-image ``i`` (``model.sample(n, seed=s)`` equals ``sample(seed=[s, ..., s+n-1])``);
-``generate`` does the same under ``label[i]`` (``model.generate(labels, seed=s)``).
-One image per instance, so a batch of seeds works in TF Serving's row format and
-concurrent requests cannot interfere. The ``conv_unpool`` architecture's ``decode``
-uses fixed switches (the switches are internal to ``reconstruct``), as
-``model.decode`` does.
+The signatures are the ones the model declares (:mod:`ae_zoo.models.serving`):
+``serving_default`` (the same function as ``reconstruct``), ``reconstruct``, ``encode``
+and ``decode`` for every model, ``sample`` for a generative one (``generate`` when it is
+also conditional), and whatever else a model adds. Every one returns a dict; the batch
+dimension is ``None`` everywhere; ``x`` is float32 ``[batch, *image_shape]`` in [0, 1],
+``z`` float32 ``[batch, latent_dim]``, ``seed`` and ``label`` int64 ``[batch]``. For a
+Gaussian posterior ``encode`` also gives ``z_mean`` (``== code``) and ``z_log_var``
+(log sigma^2 of q(z|x)). ``sample`` decodes one image per seed exactly as
+``model.sample`` draws image ``i`` (``model.sample(n, seed=s)`` equals
+``sample(seed=[s, ..., s+n-1])``), so a batch of seeds works in TF Serving's row format
+and concurrent requests cannot interfere. The ``conv_unpool`` architecture's ``decode``
+uses fixed switches (the switches are internal to ``reconstruct``), as ``model.decode``
+does.
 
 The graphs hold no XLA-compiled function, no ``py_function`` and no stateful
 random op (:func:`find_forbidden_ops` checks every function of the SavedModel;
@@ -45,10 +33,13 @@ import tempfile
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+from ae_zoo._io import read_json, write_json
 
 #: Stable input names of the exported signatures.
 INPUT_NAMES = ("x", "z", "seed", "label")
-#: Signature name -> its output names (the VAE family's ``encode`` adds z_mean, z_log_var).
+#: Signature name -> its output names (a Gaussian posterior's ``encode`` adds z_mean, z_log_var).
 OUTPUT_NAMES = {
     "serving_default": ("reconstruction",),
     "reconstruct": ("reconstruction",),
@@ -59,43 +50,16 @@ OUTPUT_NAMES = {
 }
 PREDICT_METHOD = "tensorflow/serving/predict"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+#: What the exported model declares (capabilities, class, registered name, classes), written
+#: beside the graph so that every version describes itself; TF Serving ignores it.
+MODEL_INFO_FILE = os.path.join("assets.extra", "ae_zoo_model.json")
 _TMP_PREFIX = ".export-"
 
 
-# ---------------------------------------------------------------- model kinds
-def _model_classes():
-    from ae_zoo.models import VAE, Autoencoder, ConditionalVAE
-
-    return Autoencoder, VAE, ConditionalVAE
-
-
-def is_vae(model):
-    """Whether ``model`` is in the VAE family (any :class:`ae_zoo.models.VAE` subclass)."""
-    return isinstance(model, _model_classes()[1])
-
-
-def is_conditional(model):
-    """Whether ``model`` is a conditional VAE (its methods take labels)."""
-    return isinstance(model, _model_classes()[2])
-
-
+# ------------------------------------------------------------------ signatures
 def signature_names(model):
     """The signatures ``export_saved_model`` writes for ``model``, in order."""
-    names = ["serving_default", "reconstruct", "encode", "decode"]
-    if is_conditional(model):
-        names.append("generate")
-    elif is_vae(model):
-        names.append("sample")
-    return names
-
-
-def _tensor(out, key):
-    """The tensor ``key`` of a dict output (a user model's ``call`` may return a dict)."""
-    if isinstance(out, dict):
-        if key not in out:
-            raise ValueError(f"The model returned a dict without {key!r}: keys {sorted(out)}.")
-        return out[key]
-    return out
+    return ["serving_default", *model.serving_functions()]
 
 
 def _ensure_built(model):
@@ -108,98 +72,26 @@ def _ensure_built(model):
         )
     if model.built and model.encoder is not None and model.encoder.built:
         return
-    x = np.zeros((1, *shape), "float32")
-    if is_conditional(model):
-        model.reconstruct(x, np.zeros((1,), "int64"))
-    else:
-        model.reconstruct(x)
+    labels = np.zeros((1,), "int64") if model.conditional else None
+    model.reconstruct(np.zeros((1, *shape), "float32"), labels=labels)
 
 
 def serving_functions(model):
-    """``{signature: (fn, input_signature)}``: the functions ``export_saved_model`` traces.
-
-    ``fn`` takes the inputs named in the module docstring and returns a dict of
-    float32 tensors. Exposed so other exporters (or tests) can reuse them.
-    """
-    from ae_zoo.models.vae import prior_draws
-
-    Autoencoder, _, _ = _model_classes()
-    if not isinstance(model, Autoencoder):
-        raise TypeError(f"Expected an ae_zoo Autoencoder, got {type(model).__name__}.")
+    """``{signature: (fn, input_signature)}``: the functions ``export_saved_model`` traces,
+    as the model declares them (:meth:`ae_zoo.models.Autoencoder.serving_functions`)."""
+    if not callable(getattr(model, "serving_functions", None)):
+        raise TypeError(f"Expected an ae_zoo model, got {type(model).__name__}.")
     _ensure_built(model)
-    latent = int(model.latent_dim)
-    x_spec = tf.TensorSpec((None, *model.example_shape), tf.float32, name="x")
-    z_spec = tf.TensorSpec((None, latent), tf.float32, name="z")
-    seed_spec = tf.TensorSpec((None,), tf.int64, name="seed")
-    label_spec = tf.TensorSpec((None,), tf.int64, name="label")
-    f32 = lambda t: tf.cast(t, tf.float32)  # noqa: E731  (mixed precision outputs)
+    return model.serving_functions()
 
-    if is_conditional(model):
-        num_classes = int(model.num_classes)
 
-        def checked(label, *others):
-            """Asserts labels in [0, num_classes) and one label per row of each other input."""
-            checks = [
-                tf.debugging.assert_non_negative(label, message="`label` must be >= 0"),
-                tf.debugging.assert_less(label, tf.constant(num_classes, tf.int64),
-                                         message=f"`label` must be < num_classes={num_classes}"),
-            ]
-            for other in others:
-                checks.append(tf.debugging.assert_equal(
-                    tf.shape(other, out_type=tf.int64)[0], tf.size(label, out_type=tf.int64),
-                    message="`label` needs one entry per row"))
-            with tf.control_dependencies(checks):
-                return tf.identity(label)
-
-        def reconstruct(x, label):
-            label = checked(label, x)
-            return {"reconstruction": f32(_tensor(model.reconstruct(x, label), "reconstruction"))}
-
-        def encode(x, label):
-            label = checked(label, x)
-            mean, log_var, _ = model.posterior_params(x, False, model.one_hot(label))
-            return {"code": f32(mean), "z_mean": f32(mean), "z_log_var": f32(log_var)}
-
-        def decode(z, label):
-            label = checked(label, z)
-            return {"reconstruction": f32(model.decode(z, label))}
-
-        def generate(label, seed):
-            label = checked(label, seed)
-            return {"image": f32(model.decode(prior_draws(seed, latent), label))}
-
-        return {
-            "reconstruct": (reconstruct, [x_spec, label_spec]),
-            "encode": (encode, [x_spec, label_spec]),
-            "decode": (decode, [z_spec, label_spec]),
-            "generate": (generate, [label_spec, seed_spec]),
-        }
-
-    def reconstruct(x):
-        return {"reconstruction": f32(_tensor(model.reconstruct(x), "reconstruction"))}
-
-    if is_vae(model):
-        def encode(x):
-            mean, log_var, _ = model.posterior_params(x, False)
-            return {"code": f32(mean), "z_mean": f32(mean), "z_log_var": f32(log_var)}
-    else:
-        def encode(x):
-            return {"code": f32(_tensor(model.encode(x), "code"))}
-
-    def decode(z):
-        return {"reconstruction": f32(_tensor(model.decode(z), "reconstruction"))}
-
-    functions = {
-        "reconstruct": (reconstruct, [x_spec]),
-        "encode": (encode, [x_spec]),
-        "decode": (decode, [z_spec]),
-    }
-    if is_vae(model):
-        def sample(seed):
-            return {"image": f32(model.decode(prior_draws(seed, latent)))}
-
-        functions["sample"] = (sample, [seed_spec])
-    return functions
+def model_info(model):
+    """What an export records of the model it came from (:data:`MODEL_INFO_FILE`)."""
+    info = {"capabilities": model.capabilities(), "class": type(model).__name__,
+            "model": model.registry_name, "latent_dim": int(model.latent_dim)}
+    if model.conditional:
+        info["num_classes"] = int(model.num_classes)
+    return info
 
 
 def build_archive(model):
@@ -277,6 +169,7 @@ def export_saved_model(model, base_dir, version=None, *, warmup=None, check=True
     tmp = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=base_dir)
     try:
         archive.write_out(tmp, verbose=False)
+        write_json(os.path.join(tmp, MODEL_INFO_FILE), model_info(model))
         if warmup:
             write_warmup_requests(tmp, model, model_name=os.path.basename(os.path.abspath(base_dir)))
         if check:
@@ -301,7 +194,7 @@ def export_saved_model(model, base_dir, version=None, *, warmup=None, check=True
 def warmup_available():
     """Whether ``tensorflow_serving.apis`` (``pip install 'ae_zoo[serving]'``) is importable."""
     try:
-        from tensorflow_serving.apis import predict_pb2, prediction_log_pb2  # noqa: F401
+        from tensorflow_serving.apis import predict_pb2, prediction_log_pb2  # noqa: F401  (the optional [serving] extra)
     except ImportError:
         return False
     return True
@@ -342,7 +235,7 @@ def write_warmup_requests(export_dir, model_or_specs, model_name=""):
     TF Serving replays these requests when it loads the version, so the first real
     request does not pay for graph initialization. Returns the file's path.
     """
-    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2  # the optional [serving] extra
 
     path = os.path.join(export_dir, WARMUP_FILE)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -361,7 +254,7 @@ def write_warmup_requests(export_dir, model_or_specs, model_name=""):
 
 def read_warmup_requests(export_dir):
     """The warm-up requests of an export as ``[(signature, {input: numpy})]``."""
-    from tensorflow_serving.apis import prediction_log_pb2
+    from tensorflow_serving.apis import prediction_log_pb2  # the optional [serving] extra
 
     out = []
     for record in tf.data.TFRecordDataset(os.path.join(export_dir, WARMUP_FILE)):
@@ -375,8 +268,6 @@ def read_warmup_requests(export_dir):
 # ------------------------------------------------------------ reading exports
 def read_saved_model_proto(export_dir):
     """The ``SavedModel`` protobuf of ``export_dir/saved_model.pb``."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
     proto = saved_model_pb2.SavedModel()
     with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
         proto.ParseFromString(f.read())
@@ -387,6 +278,15 @@ def _tensor_info(info):
     shape = None if info.tensor_shape.unknown_rank else [
         None if d.size < 0 else int(d.size) for d in info.tensor_shape.dim]
     return {"dtype": tf.dtypes.as_dtype(info.dtype).name, "shape": shape}
+
+
+def read_model_info(export_dir):
+    """The :func:`model_info` an export recorded, or {} (exports older than the record)."""
+    try:
+        info = read_json(os.path.join(export_dir, MODEL_INFO_FILE))
+    except ValueError:
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def signature_specs(export_dir):

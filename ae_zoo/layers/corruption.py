@@ -65,6 +65,9 @@ class GaussianCorruption(_Corruption):
         out = inputs + noise
         return ops.clip(out, 0.0, 1.0) if self.clip else out
 
+    def describe(self):
+        return f"Gaussian noise, sd {self.stddev:g}"
+
     def get_config(self):
         return {**super().get_config(), "stddev": self.stddev, "clip": self.clip}
 
@@ -84,6 +87,9 @@ class SaltAndPepper(_Corruption):
         keep = 1.0 - salt - pepper
         return inputs * keep + salt
 
+    def describe(self):
+        return f"salt and pepper on {self.rate:.0%} of the pixels"
+
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}
 
@@ -99,6 +105,9 @@ class Masking(_Corruption):
     def corrupt(self, inputs):
         keep = ops.cast(self._pixel_uniform(inputs) >= self.rate, inputs.dtype)
         return inputs * keep
+
+    def describe(self):
+        return f"{self.rate:.0%} of the pixels masked"
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}
@@ -152,6 +161,11 @@ class Occlusion(_Corruption):
         covered = ops.any(inside, axis=1)[..., None]  # (batch, H, W, 1)
         fill = ops.cast(self.fill, inputs.dtype)
         return ops.where(covered, fill, inputs)
+
+    def describe(self):
+        lo, hi = self.size_range
+        return (f"{self.num_rectangles} occluded rectangle(s), sides {lo:.0%}-{hi:.0%} of the "
+                "image's")
 
     def get_config(self):
         return {

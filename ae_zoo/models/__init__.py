@@ -1,6 +1,9 @@
-"""The model zoo. Every model subclasses :class:`Autoencoder` and is registered by name."""
+"""The model zoo. Every model subclasses :class:`Autoencoder` and is registered by name
+(``@ae_zoo.register("name")``); other packages add models through the ``ae_zoo.models``
+entry-point group (see :mod:`ae_zoo.models.registry`)."""
 
-from ae_zoo.models.base import RECONSTRUCTION_LOSSES, Autoencoder
+from ae_zoo.models import hparams
+from ae_zoo.models.base import CAPABILITIES, RECONSTRUCTION_LOSSES, Autoencoder, KerasEngine
 from ae_zoo.models.convolutional import ConvAutoencoder
 from ae_zoo.models.cvae import ConditionalVAE
 from ae_zoo.models.denoising import DenoisingAutoencoder
@@ -14,11 +17,12 @@ from ae_zoo.models.disentangling import (
     dip_covariance_penalty,
     minibatch_weighted_tc,
 )
-from ae_zoo.models.registry import create, get, names, register
+from ae_zoo.models.registry import create, get, load_plugins, names, plugins, register
 from ae_zoo.models.sparse import SparseAutoencoder
 from ae_zoo.models.vae import VAE, BetaVAE
 
 __all__ = [
+    "CAPABILITIES",
     "RECONSTRUCTION_LOSSES",
     "AnnealedVAE",
     "Autoencoder",
@@ -31,12 +35,16 @@ __all__ = [
     "DIPVAEII",
     "DenoisingAutoencoder",
     "FactorVAE",
+    "KerasEngine",
     "SparseAutoencoder",
     "VAE",
     "create",
     "dip_covariance_penalty",
     "get",
+    "hparams",
+    "load_plugins",
     "minibatch_weighted_tc",
     "names",
+    "plugins",
     "register",
 ]

@@ -86,3 +86,96 @@ def check_inputs(x, expected_shape=None, value_range=None, what="x"):
     elif isinstance(x, (np.ndarray, tf.Tensor, tf.Variable, list)):
         check_array(x, expected_shape, value_range, what)
     # Generators and keras.utils.PyDataset are checked by Keras itself.
+
+
+def _symbolic(value):
+    return isinstance(value, tf.Tensor) and not hasattr(value, "numpy")
+
+
+def check_labels(model, labels, count=None, what="labels"):
+    """Raises a clear error for ``labels`` that ``model`` cannot take: labels given to an
+    unconditional model, none given to a conditional one, and (concrete values only:
+    symbolic tensors of a traced graph pass) an empty, non-integer, out-of-range array or
+    one whose length is not ``count``."""
+    name = type(model).__name__
+    num_classes = model.num_classes if model.conditional else None
+    if not model.conditional:
+        if labels is not None:
+            raise ValueError(f"{name} is not conditional: it takes no `{what}`.")
+        return
+    if labels is None:
+        raise ValueError(f"{name} is conditional: pass `labels=` (one class id in "
+                         f"[0, {num_classes}) per example).")
+    if _symbolic(labels):
+        return
+    labels = np.asarray(labels)
+    if labels.size == 0 and count != 0:
+        raise ValueError(f"`{what}` is empty.")
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        if not np.issubdtype(labels.dtype, np.number) or not np.all(np.equal(np.mod(labels, 1), 0)):
+            raise TypeError(f"`{what}` must be integer class ids, got dtype {labels.dtype}.")
+    if labels.size and (labels.min() < 0 or (num_classes is not None and labels.max() >= num_classes)):
+        raise ValueError(
+            f"`{what}` must be in [0, {num_classes}) for num_classes={num_classes}; "
+            f"got values in [{labels.min()}, {labels.max()}].")
+    if count is not None and labels.reshape(-1).shape[0] != count:
+        raise ValueError(f"`{what}` has {labels.reshape(-1).shape[0]} entries for {count} "
+                         "examples; pass one label per example.")
+
+
+def check_count(value, what):
+    """``value`` as an int >= 1, or a ValueError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{what}` must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+#: Seeds are int64 in the exported signatures; a draw i uses seed + i.
+_SEED_RANGE = (0, 2**63 - 2**32)
+
+
+def check_seed(seed):
+    """``seed`` (None or an int in the range the int64 seeds of a batch stay within)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not _SEED_RANGE[0] <= seed < _SEED_RANGE[1]:
+        raise ValueError(f"`seed` must be None or an integer in [{_SEED_RANGE[0]}, "
+                         f"{_SEED_RANGE[1]}), got {seed!r}.")
+    return int(seed)
+
+
+def check_model_inputs(model, x, y=None, value_range=None, what="x"):
+    """Checks what fit/evaluate/predict get: the inputs ``x`` and, for a conditional model,
+    its labels (``y``, or pairs in ``x`` or in a dataset), else an optional reconstruction
+    target ``y`` shaped like ``x``."""
+    shape = model.example_shape
+    if model.conditional:
+        if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            if not isinstance(spec, (tuple, list)) or len(spec) < 2:
+                raise ValueError(f"{type(model).__name__} needs a dataset of (x, labels) pairs.")
+            check_dataset(x.map(lambda a, *rest: a), shape, value_range, what)
+            labels = x.map(lambda a, b, *rest: b)
+            if labels.cardinality() < 0:  # endless or unknown: check what can be checked
+                labels = labels.take(1)
+            for batch in labels:
+                check_labels(model, batch.numpy(), None, f"labels in {what}")
+            return
+        if isinstance(x, (tuple, list)) and len(x) == 2 and y is None:
+            x, y = x
+        check_inputs(x, shape, value_range, what)
+        if y is None:
+            raise ValueError(f"{type(model).__name__} is conditional: pass labels with "
+                             f"`{what}` (fit(x, labels)).")
+        check_labels(model, y, len(_first(x)), f"labels for {what}")
+        return
+    check_inputs(x, shape, value_range, what)
+    if y is None:
+        return
+    if isinstance(x, tf.data.Dataset) or np.shape(y) != np.shape(x):
+        raise ValueError(
+            f"{type(model).__name__} is not conditional: the second argument of fit/evaluate "
+            f"is a reconstruction target shaped like `{what}` {np.shape(x)}, got shape "
+            f"{np.shape(y)} (labels only condition a conditional model such as cvae).")
+    check_inputs(y, shape, value_range, f"the target for {what}")

@@ -1,9 +1,22 @@
-"""The one base class of every ae_zoo model.
+"""The one base class of every ae_zoo model, and the contract a model keeps.
 
-A variant states only what makes it different, usually one
-``compute_losses(x, y, training)`` returning named scalar terms plus
-``"loss"``. The base class owns the gradient step, the metric trackers, the
-``metrics`` property, ``test_step``, input validation and the config.
+A model states only what makes it different (the README's "Add your own model"):
+
+* its objective, ``objective(x, y=None, *, labels=None, training=False)``: a dict of named
+  scalar terms, ``"loss"`` the one minimized. ``loss_terms`` names them; the base class
+  tracks exactly those, and a dict with a missing or an extra key is an error at the
+  first step that names the key;
+* its capabilities, class attributes that the rest of the package reads instead of
+  asking what class a model is (:data:`CAPABILITIES`);
+* its hyperparameters (``__init__`` arguments, checked there, and ``get_config``), their
+  search space (:meth:`Autoencoder.search_space`) and the serving functions it adds.
+
+The base class owns the gradient step, the trackers, ``test_step``, the one signature of
+every method (labels are keyword-only: ``encode(x, *, labels=None)``), the input checks,
+the seed states saved with the weights, and the config (the training, checking and
+saving half lives in :mod:`ae_zoo.models._training`). How ``compile`` and ``fit`` run (XLA,
+several steps per execution) is the ``engine``'s business: ``import ae_zoo`` installs
+ae_zoo's training engine, and plain Keras runs otherwise.
 """
 
 import keras
@@ -12,12 +25,21 @@ import tensorflow as tf
 from keras import ops
 
 from ae_zoo import _random, nets
-from ae_zoo.models import _checks, _fused
-from ae_zoo.models import registry
+from ae_zoo.models import _checks, registry, serving
+from ae_zoo.models._training import KerasEngine, Trainable  # noqa: F401  (KerasEngine: re-exported)
 from ae_zoo.models.registry import register
-from ae_zoo.training.optimizers import FusedAdam
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
+#: The capabilities every model declares (class attributes), with the base class's values.
+CAPABILITIES = {
+    "conditional": False,     # methods take labels= (class ids); fit(x, labels); num_classes
+    "generative": False,      # sample(n, seed=) decodes sample_codes(seeds): a prior or sampler
+    "has_likelihood": False,  # log_likelihood(x, num_samples=) and a tracked "elbo"
+    "latent_kind": "continuous",  # or "discrete" (codes are indices into a codebook)
+    "posterior_type": None,   # "gaussian": encode(x, return_distribution=True) -> (mean, scale)
+    "prior_type": None,       # what sample_codes draws from: "standard_normal", "learned"
+    "denoising": False,       # trains on corrupt(x); figures show the corrupted inputs
+}
 
 
 def reconstruction_error(x, logits, kind):
@@ -31,31 +53,8 @@ def reconstruction_error(x, logits, kind):
     return ops.mean(ops.reshape(err, (ops.shape(err)[0], -1)), axis=-1)
 
 
-_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-                 keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
-                 keras.layers.Conv3DTranspose, keras.layers.DepthwiseConv2D,
-                 keras.layers.SeparableConv2D)
-
-
-def _num_replicas():
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
-def _multi_worker():
-    strategy = tf.distribute.get_strategy()
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
-        strategy.extended._in_multi_worker_mode())
-
-
-def _first_tensor(x):
-    while isinstance(x, (tuple, list, dict)):
-        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
-    return x
-
-
-@keras.saving.register_keras_serializable(package="ae_zoo")
 @register("ae")
-class Autoencoder(keras.Model):
+class Autoencoder(Trainable, keras.Model):
     """Deterministic autoencoder with a low-dimensional bottleneck.
 
     Minimizes E_x[l(x, g(f(x)))], ``l`` the per-pixel mean squared error
@@ -82,9 +81,42 @@ class Autoencoder(keras.Model):
         >>> codes = model.encode(x_test)
     """
 
-    #: Names of the loss terms this model tracks; ``compute_losses`` returns them.
+    # ------------------------------------------------------------ declarations
+    conditional = CAPABILITIES["conditional"]
+    generative = CAPABILITIES["generative"]
+    has_likelihood = CAPABILITIES["has_likelihood"]
+    latent_kind = CAPABILITIES["latent_kind"]
+    posterior_type = CAPABILITIES["posterior_type"]
+    prior_type = CAPABILITIES["prior_type"]
+    denoising = CAPABILITIES["denoising"]
+    #: The terms ``objective`` returns, in the order they are tracked and logged.
     loss_terms = ("loss", "reconstruction_loss")
+    #: Tracked terms that are better when larger (every other term is a loss).
+    maximized_terms = ()
+    #: Tracked terms that measure a helper network or a schedule, not the model itself:
+    #: never an objective to select models by.
+    auxiliary_terms = ()
+    #: What a hyperparameter search maximizes or minimizes unless told otherwise: a
+    #: validation term that the searched hyperparameters do not weigh.
+    tuning_objective = "val_loss"
+    #: Whether the ``beta`` variable weighs a KL term (``BetaSchedule`` anneals it).
+    beta_is_kl_weight = False
+    #: Keyword arguments of a base class that this model does not take (it sets or refuses
+    #: them): recipes and searches never offer them.
+    excluded_arguments = ()
     default_architecture = "mlp"
+
+    @classmethod
+    def capabilities(cls):
+        """``{name: value}`` of every declared capability (:data:`CAPABILITIES`)."""
+        return {name: getattr(cls, name) for name in CAPABILITIES}
+
+    @classmethod
+    def search_space(cls, options):
+        """The model's own hyperparameters to search, ``{name: spec}`` (see
+        :mod:`ae_zoo.models.hparams`), centred on its keyword arguments ``options``; the
+        tuner adds latent_dim, the network widths and the learning rate to every model."""
+        return {}
 
     @property
     def registry_name(self):
@@ -112,6 +144,7 @@ class Autoencoder(keras.Model):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._trackers = {name: keras.metrics.Mean(name=name) for name in self.loss_terms}
+        self._compiled_functions = {}  # encode/decode/reconstruct in batches (_in_batches)
         self.user_networks = encoder is not None
         if self.user_networks:
             self.architecture = None
@@ -142,9 +175,18 @@ class Autoencoder(keras.Model):
         shape = tuple(spec.shape[1:])
         return shape if None not in shape else None
 
+    @property
+    def code_dim(self):
+        """The width of the encoder's output (``2 * latent_dim`` for a Gaussian posterior)."""
+        return self.latent_dim
+
     def network_spec(self):
-        """Widths the networks need: encoder output, decoder input, condition, channels."""
-        return {"code_dim": self.latent_dim, "latent_dim": self.latent_dim}
+        """Widths the networks need: encoder output, decoder input and the condition."""
+        spec = {"code_dim": self.code_dim, "latent_dim": self.latent_dim}
+        if self.conditional:
+            spec.update(latent_dim=self.latent_dim + self.num_classes,
+                        condition_dim=self.num_classes)
+        return spec
 
     def build(self, input_shape):
         if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(
@@ -167,6 +209,17 @@ class Autoencoder(keras.Model):
         return self._input_shape
 
     # ------------------------------------------------------------ forward parts
+    def condition(self, labels, count=None, what="labels"):
+        """The one-hot condition (float32) of class ids ``labels`` for a conditional model,
+        None for an unconditional one. Concrete labels are checked: none given to an
+        unconditional model, some given to a conditional one, ``count`` of them,
+        integers in [0, num_classes)."""
+        _checks.check_labels(self, labels, count, what)
+        if labels is None:
+            return None
+        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        return ops.one_hot(labels, self.num_classes, dtype="float32")
+
     def _encoder_head(self, x, training=False, condition=None):
         """Runs the encoder: returns (head output, side outputs for the decoder)."""
         inputs = x if condition is None else [x, condition]
@@ -175,6 +228,12 @@ class Autoencoder(keras.Model):
             side = dict(out)
             return side.pop("code"), side
         return out, {}
+
+    def decoder_input(self, z, condition=None):
+        """What the decoder sees for code ``z``: z, with the condition appended if any."""
+        if condition is None:
+            return z
+        return ops.concatenate([z, ops.cast(condition, z.dtype)], axis=-1)
 
     def _decoder_logits(self, z, side=None, training=False):
         """Runs the decoder; fills missing switches with -1 (fixed-switch unpooling)."""
@@ -207,47 +266,118 @@ class Autoencoder(keras.Model):
             return y
         return x
 
+    def codes(self, x, condition=None, training=False, return_distribution=False):
+        """The codes of a batch of tensors (``encode`` without its checks and batching)."""
+        if return_distribution:
+            raise TypeError(f"{type(self).__name__} has no posterior distribution "
+                            "(posterior_type is None): it encodes to one code per example.")
+        return self._encoder_head(x, training, condition)[0]
+
     # ---------------------------------------------------------------- objective
-    def forward(self, x, training=False):
-        """``(code, decoder outputs)`` for inputs ``x``."""
-        code, side = self._encoder_head(x, training)
-        return code, self._decoder_logits(code, side, training)
+    def forward(self, x, training=False, condition=None):
+        """``(code, decoder outputs)`` for inputs ``x`` (under a one-hot ``condition``)."""
+        code, side = self._encoder_head(x, training, condition)
+        return code, self._decoder_logits(self.decoder_input(code, condition), side, training)
 
     def reconstruction_loss_value(self, target, logits):
         """Batch mean of the per-example reconstruction error."""
         return ops.mean(reconstruction_error(target, logits, self.reconstruction_loss))
 
-    def compute_losses(self, x, y=None, training=False):
+    def objective(self, x, y=None, *, labels=None, training=False):
         """Named scalar loss terms for a batch; ``"loss"`` is the one minimized."""
-        _, logits = self.forward(x, training)
+        _, logits = self.forward(x, training, self.condition(labels))
         rec = self.reconstruction_loss_value(self.reconstruction_target(x, y), logits)
         return {"loss": rec, "reconstruction_loss": rec}
 
     # ------------------------------------------------------------- public API
     def call(self, inputs, training=False):
-        """The reconstruction of ``inputs`` (mean image)."""
-        return self.output_mean(self.forward(inputs, training)[1])
+        """The reconstruction of ``inputs`` (mean image); ``(x, labels)`` if conditional."""
+        x, labels = self._split_inputs(inputs)
+        return self.output_mean(self.forward(x, training, self.condition(labels))[1])
 
-    def encode(self, x, batch_size=None):
-        """The code of ``x``; with ``batch_size``, runs in batches and returns numpy."""
-        if batch_size:
-            return _batched(self.encode, x, batch_size)
+    def _split_inputs(self, inputs):
+        if not self.conditional:
+            return inputs, None
+        if not (isinstance(inputs, (tuple, list)) and len(inputs) == 2):
+            raise ValueError(f"{type(self).__name__} is conditional: call it on (x, labels).")
+        return inputs[0], inputs[1]
+
+    def encode(self, x, *, labels=None, batch_size=None, return_distribution=False):
+        """The codes of ``x`` (the posterior mean for a Gaussian posterior); with
+        ``return_distribution``, ``(mean, scale)`` of q(z|x). With ``batch_size`` it runs
+        in batches through one compiled function and returns numpy."""
         self._check_concrete(x, self._input_shape, "x")
-        return self._encoder_head(ops.convert_to_tensor(x), False)[0]
+        condition = self.condition(labels, _count(x))
+        if batch_size:
+            return self._in_batches("encode", x, condition, batch_size, return_distribution)
+        return self.codes(ops.convert_to_tensor(x), condition,
+                          return_distribution=return_distribution)
 
-    def decode(self, z, batch_size=None):
+    def decode(self, z, *, labels=None, batch_size=None):
         """The mean reconstruction decoded from codes ``z``."""
-        if batch_size:
-            return _batched(self.decode, z, batch_size)
         self._check_concrete(z, None, "z")
-        return self.output_mean(self._decoder_logits(ops.convert_to_tensor(z, "float32")))
-
-    def reconstruct(self, x, batch_size=None):
-        """``decode(encode(x))``, passing any pooling switches along."""
+        condition = self.condition(labels, _count(z))
         if batch_size:
-            return _batched(self.reconstruct, x, batch_size)
+            return self._in_batches("decode", z, condition, batch_size)
+        return self._decode(ops.convert_to_tensor(z, "float32"), condition)
+
+    def reconstruct(self, x, *, labels=None, batch_size=None):
+        """``decode(encode(x))``, passing any pooling switches along."""
         self._check_concrete(x, self._input_shape, "x")
-        return self(ops.convert_to_tensor(x), training=False)
+        _checks.check_labels(self, labels, _count(x))
+        if batch_size:
+            return self._in_batches("reconstruct", x, self.condition(labels), batch_size)
+        x = ops.convert_to_tensor(x)
+        return self((x, labels) if self.conditional else x, training=False)
+
+    def _decode(self, z, condition=None):
+        return self.output_mean(self._decoder_logits(self.decoder_input(z, condition)))
+
+    def _reconstruct(self, x, condition=None):
+        return self.output_mean(self.forward(x, False, condition)[1])
+
+    def _in_batches(self, kind, x, condition, batch_size, return_distribution=False):
+        """``encode``/``decode``/``reconstruct`` of ``x`` (under the one-hot ``condition``)
+        ``batch_size`` examples at a time through one compiled function; numpy out."""
+        key = (kind, return_distribution)
+        if key not in self._compiled_functions:
+            ops_of = {"encode": lambda t, c: self.codes(t, c, return_distribution=return_distribution),
+                      "decode": self._decode, "reconstruct": self._reconstruct}
+            self._compiled_functions[key] = tf.function(ops_of[kind], reduce_retracing=True)
+        function = self._compiled_functions[key]
+        x = np.asarray(x, "float32")
+        step = _checks.check_count(batch_size, "batch_size")
+        parts = [function(tf.constant(x[i:i + step]),
+                          None if condition is None else condition[i:i + step])
+                 for i in range(0, len(x), step)]
+        if not parts:  # no examples: the empty result of a single call
+            parts = [function(tf.constant(x), condition)]
+        if isinstance(parts[0], tuple):
+            return tuple(np.concatenate([ops.convert_to_numpy(p[k]) for p in parts])
+                         for k in range(len(parts[0])))
+        return np.concatenate([ops.convert_to_numpy(p) for p in parts])
+
+    def sample(self, num_samples, *, labels=None, seed=None):
+        """``num_samples`` images decoded from :meth:`sample_codes`; image ``i`` from the
+        stateless seed ``seed + i``, so the same seed gives the same images. A conditional
+        model decodes image i under ``labels[i]`` (default: the classes in turn)."""
+        if not self.generative:
+            raise TypeError(
+                f"{type(self).__name__} is not generative: it has no prior to sample from. "
+                "Decode codes of your own with decode(), or fit a sampler to its codes.")
+        num_samples = _checks.check_count(num_samples, "num_samples")
+        if self.conditional and labels is None:
+            labels = np.arange(num_samples) % self.num_classes
+        seeds = _random.seed_range(num_samples, _checks.check_seed(seed))
+        return self.decode(self.sample_codes(seeds, labels=labels), labels=labels)
+
+    def sample_codes(self, seeds, *, labels=None):
+        """One code per int64 seed, drawn statelessly (a generative model implements it)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no way to draw codes.")
+
+    def log_likelihood(self, x, *, labels=None, num_samples=50, batch_size=64, seed=0):
+        """An estimate of log p(x) per example (a model with a likelihood implements it)."""
+        raise TypeError(f"{type(self).__name__} has no likelihood (has_likelihood is False).")
 
     def next_seed(self):
         """A fresh stateless seed (int32, shape [2]) from the model's SeedGenerator.
@@ -257,235 +387,17 @@ class Autoencoder(keras.Model):
         """
         return _random.next_seed(self.seed_generator)
 
-    # ---------------------------------------------------------------- training
-    @property
-    def metrics(self):
-        return list(self._trackers.values())
+    # ---------------------------------------------------------------- serving
+    def serving_functions(self):
+        """``{signature: (function, input_signature)}`` that ``export_saved_model`` traces:
+        ``reconstruct``, ``encode`` and ``decode`` for every model, ``sample`` (or, when
+        conditional, ``generate``) for a generative one. A model adds its own by extending
+        the dict; see :mod:`ae_zoo.models.serving` for the names and rules."""
+        return serving.common_functions(self)
 
-    def _total_losses(self, x, y, training):
-        losses = dict(self.compute_losses(x, y, training=training))
-        if self.losses:  # layer regularizers of the encoder/decoder
-            losses["loss"] = losses["loss"] + ops.cast(ops.sum(self.losses), losses["loss"].dtype)
-        return losses
-
-    def _update_trackers(self, losses, x):
-        batch = ops.cast(ops.shape(_first_tensor(x))[0], "float32")
-        for name, tracker in self._trackers.items():
-            tracker.update_state(losses[name], sample_weight=batch)
-        results = {name: tracker.result() for name, tracker in self._trackers.items()}
-        if _multi_worker():
-            # Keras 3 averages per-replica results with strategy.reduce(MEAN, axis=0),
-            # which needs rank >= 1 under MultiWorkerMirroredStrategy (tensorflow#72388).
-            results = {name: ops.reshape(value, (1,)) for name, value in results.items()}
-        return results
-
-    @staticmethod
-    def _unpack(data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        if sample_weight is not None:
-            raise ValueError("ae_zoo models do not take `sample_weight`.")
-        return x, y
-
-    def scale_loss(self, loss, optimizer=None):
-        """The loss to differentiate: divided by the replica count and loss-scaled.
-
-        Call it inside the ``GradientTape``; it matches what Keras does for its
-        own losses under tf.distribute and mixed precision.
-        """
-        loss = loss / ops.cast(_num_replicas(), loss.dtype)
-        return (optimizer or self.optimizer).scale_loss(loss)
-
-    @property
-    def optimized_weights(self):
-        """The weights the model's optimizer updates (all trainable ones by default)."""
-        return self.trainable_weights
-
-    def _build_optimizer(self):
-        """Builds the optimizer on ``optimized_weights`` (before Keras builds it on all)."""
-        networks_built = all(net is not None and net.built for net in (self.encoder, self.decoder))
-        if getattr(self, "optimizer", None) is not None and not self.optimizer.built and self.built \
-                and networks_built:  # subclassed user networks have no weights until called
-            with self.distribute_strategy.scope():
-                self.optimizer.build(self.optimized_weights)
-
-    def train_step(self, data):
-        x, y = self._unpack(data)
-        with tf.GradientTape() as tape:
-            losses = self._total_losses(x, y, training=True)
-            scaled = self.scale_loss(losses["loss"])
-        weights = self.optimized_weights  # after the forward pass: subclassed nets build lazily
-        grads = tape.gradient(scaled, weights)
-        self.optimizer.apply_gradients(zip(grads, weights))
-        return self._update_trackers(losses, x)
-
-    #: It returns the trackers' results, so several steps can run in one XLA program
-    #: (an override without this mark trains through Keras' own loop).
-    train_step.returns_tracker_results = True
-
-    def make_train_function(self, force=False):
-        """Keras' train function, or with XLA, ``steps_per_execution > 1`` and no
-        tf.distribute strategy, one that runs each execution's steps in a single XLA
-        program (see :mod:`ae_zoo.models._fused`)."""
-        if self.train_function is not None and not force:
-            return self.train_function
-        super().make_train_function(force=True)
-        default_strategy = (not tf.distribute.has_strategy()
-                            and self.distribute_strategy is tf.distribute.get_strategy())
-        fusable = (self.jit_compile and not self.run_eagerly and self.steps_per_execution > 1
-                   and default_strategy
-                   and getattr(type(self).train_step, "returns_tracker_results", False))
-        if fusable:
-            self.train_function = _fused.fused_train_function(self, self.train_function)
-        return self.train_function
-
-    def test_step(self, data):
-        x, y = self._unpack(data)
-        return self._update_trackers(self._total_losses(x, y, training=False), x)
-
-    def compile(self, optimizer=None, loss=None, metrics=None, jit_compile="auto", **kwargs):
-        """Keras ``compile``; with no optimizer, Adam(1e-3) (:class:`~ae_zoo.training.FusedAdam`,
-        Keras's Adam applied by TensorFlow's fused kernel). The loss is the model's own.
-
-        ``jit_compile="auto"`` compiles the train step with XLA (also on CPU)
-        where that is faster (see :meth:`supports_xla`); ``True`` forces it.
-        """
-        if loss is not None:
-            raise ValueError(
-                "ae_zoo models define their own loss; choose it with the model's arguments "
-                "(e.g. reconstruction_loss='mse') instead of compile(loss=...)."
-            )
-        if metrics:
-            raise ValueError("ae_zoo models track their own loss terms; compile(metrics=...) is not used.")
-        if optimizer is None:
-            optimizer = FusedAdam(1e-3)
-        if jit_compile == "auto":
-            jit_compile = self.supports_xla()
-        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-
-    def compile_from_config(self, config):
-        """Recompiles a loaded model the way it was compiled (used by ``load_model``)."""
-        config = keras.saving.deserialize_keras_object(config)
-        unused = ("loss", "metrics", "weighted_metrics", "loss_weights")
-        self.compile(**{k: v for k, v in config.items() if k not in unused or v})
-        self._build_optimizer()
-
-    def supports_xla(self):
-        """Whether ``compile(jit_compile="auto")`` XLA-compiles the train step here.
-
-        Yes, unless a layer does not support XLA, a tf.distribute strategy with
-        several replicas is active, or, on a machine without a GPU, the networks
-        have convolutions: XLA's CPU convolutions run about 2x slower than
-        TensorFlow's oneDNN kernels (``benchmarks/throughput.py``).
-        """
-        if tf.distribute.has_strategy() and _num_replicas() > 1:
-            return False
-        layers = list(self._flatten_layers())
-        if not all(getattr(layer, "supports_jit", True) for layer in layers):
-            return False
-        if not tf.config.list_physical_devices("GPU"):
-            convolutional = self.architecture in ("conv", "conv_unpool") or any(
-                isinstance(layer, _CONVOLUTIONS) for layer in layers)
-            return not convolutional
-        return True
-
-    # ------------------------------------------------------- input validation
-    def check_inputs(self, x, y=None, what="x"):
-        """Raises a clear error for bad ``x`` (and a reconstruction target ``y``) before
-        any training starts."""
-        value_range = (0.0, 1.0) if self.reconstruction_loss == "bce" else None
-        _checks.check_inputs(x, self._input_shape, value_range, what)
-        if y is not None and np.shape(y) == np.shape(x):  # a target, as in fit(x_in, x_out)
-            _checks.check_inputs(y, self._input_shape, value_range, f"the target for {what}")
-
-    def _check_concrete(self, x, shape, what, value_range=None):
-        """Checks eager inputs of encode/decode/reconstruct; symbolic ones pass through."""
-        if isinstance(x, tf.Tensor) and not hasattr(x, "numpy"):
-            return
-        _checks.check_array(x, shape, value_range, what, allow_empty=True)
-
-    def _check_validation(self, validation_data):
-        if validation_data is None or isinstance(validation_data, tf.data.Dataset):
-            if validation_data is not None:
-                self.check_inputs(validation_data, what="validation_data")
-            return
-        if isinstance(validation_data, list):
-            validation_data = tuple(validation_data)
-        vx, vy, vw = keras.utils.unpack_x_y_sample_weight(validation_data)
-        if vw is not None:
-            raise ValueError("ae_zoo models do not take sample weights (in `validation_data`).")
-        self.check_inputs(vx, vy, what="validation_data")
-
-    def _prepare(self, x, y=None):
-        self.check_inputs(x, y)
-        if not self.built:
-            sample = _checks._first(x)
-            if isinstance(x, tf.data.Dataset):
-                sample_shape = _checks._first(x.element_spec).shape
-            else:
-                sample_shape = np.shape(sample)
-            self.build((None, *sample_shape[1:]))
-        if not self.compiled:
-            self.compile()
-        self._build_optimizer()
-
-    @staticmethod
-    def _reject_weights(kwargs):
-        for key in ("sample_weight", "class_weight"):
-            if kwargs.get(key) is not None:
-                raise ValueError(f"ae_zoo models do not take `{key}`: every example counts once.")
-
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        self._reject_weights(kwargs)
-        self._prepare(x, y)
-        self._check_validation(validation_data)
-        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
-
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        self._reject_weights(kwargs)
-        self._prepare(x, y)
-        return super().evaluate(x, y, *args, **kwargs)
-
-    def predict(self, x, *args, **kwargs):
-        self._prepare(x)
-        return super().predict(x, *args, **kwargs)
-
-    # ------------------------------------------------------------- saving
-    def _ensure_built(self):
-        if not self.built and self._input_shape is not None:
-            self.build((None, *self._input_shape))
-
-    def save(self, filepath, *args, **kwargs):
-        self._ensure_built()
-        return super().save(filepath, *args, **kwargs)
-
-    def save_weights(self, filepath, *args, **kwargs):
-        self._ensure_built()
-        return super().save_weights(filepath, *args, **kwargs)
-
-    def _seed_states(self):
-        """State variables of every SeedGenerator in the model (its own and its layers')."""
-        states = []
-        for layer in self._flatten_layers(include_self=True):
-            states.extend(g.state for g in getattr(layer, "_seed_generators", []))
-        return states
-
-    def save_own_variables(self, store):
-        """Keras' own variables, plus the seed generators' states.
-
-        Keras does not save ``SeedGenerator`` states; saving them makes a run
-        resumed from a checkpoint draw the same noise as an uninterrupted one.
-        """
-        super().save_own_variables(store)
-        for i, state in enumerate(self._seed_states()):
-            store[f"seed_state_{i}"] = state
-
-    def load_own_variables(self, store):
-        seed_keys = [k for k in store.keys() if k.startswith("seed_state_")]
-        super().load_own_variables({k: store[k] for k in store.keys() if k not in seed_keys})
-        states = self._seed_states()
-        if len(seed_keys) == len(states):
-            for i, state in enumerate(states):
-                state.assign(store[f"seed_state_{i}"])
+    def serving_encode(self, x, condition=None):
+        """The ``encode`` signature's outputs for a batch: ``{"code": ...}``."""
+        return {"code": serving.tensor(self.codes(x, condition), "code")}
 
     # ------------------------------------------------------------------ config
     def get_config(self):
@@ -515,8 +427,9 @@ class Autoencoder(keras.Model):
         return cls(**config)
 
 
-def _batched(fn, x, batch_size):
-    """Applies ``fn`` to ``x`` in batches and returns one numpy array."""
-    x = np.asarray(x)
-    parts = [ops.convert_to_numpy(fn(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts, axis=0)
+def _count(x):
+    """The number of examples in ``x`` (None for a symbolic batch)."""
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return len(x)
+    return None if shape[0] is None else int(shape[0])

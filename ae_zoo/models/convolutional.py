@@ -1,13 +1,10 @@
 """The convolutional autoencoder."""
 
-import keras
-
 from ae_zoo.models.base import Autoencoder
 from ae_zoo.models.registry import register
 
 
 @register("conv_ae")
-@keras.saving.register_keras_serializable(package="ae_zoo")
 class ConvAutoencoder(Autoencoder):
     """Autoencoder with the convolutional architecture by default.
 

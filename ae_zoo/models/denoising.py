@@ -4,12 +4,12 @@ import keras
 from keras import ops
 
 from ae_zoo.layers import make_corruption
+from ae_zoo.models import hparams
 from ae_zoo.models.base import Autoencoder
 from ae_zoo.models.registry import register
 
 
 @register("denoising_ae")
-@keras.saving.register_keras_serializable(package="ae_zoo")
 class DenoisingAutoencoder(Autoencoder):
     """Reconstructs the clean input from a corrupted copy.
 
@@ -21,6 +21,20 @@ class DenoisingAutoencoder(Autoencoder):
     ``noise_level`` is its strength (see :func:`ae_zoo.layers.make_corruption`).
     Outside training (evaluate, predict, reconstruct) inputs are not corrupted.
     """
+
+    denoising = True
+    #: noise_level range searched per built-in corruption (see ae_zoo.layers.make_corruption).
+    NOISE_RANGES = {"gaussian": (0.1, 0.6, 0.3), "salt_and_pepper": (0.05, 0.5, 0.2),
+                    "masking": (0.1, 0.7, 0.3), "occlusion": (0.2, 0.8, 0.5)}
+
+    @classmethod
+    def search_space(cls, options):
+        corruption = options.get("corruption", "gaussian")
+        if corruption not in cls.NOISE_RANGES:  # a corruption layer of the user's: leave it
+            return {}
+        low, high, default = cls.NOISE_RANGES[corruption]
+        level = options.get("noise_level")
+        return {"noise_level": hparams.uniform(low, high, default if level is None else level)}
 
     def __init__(self, corruption="gaussian", noise_level=None, **kwargs):
         super().__init__(**kwargs)
@@ -38,9 +52,15 @@ class DenoisingAutoencoder(Autoencoder):
         """A freshly corrupted copy of ``x``, as the model sees it in training."""
         return self.corruption(ops.convert_to_tensor(x), training=True)
 
-    def compute_losses(self, x, y=None, training=False):
+    def corruption_description(self):
+        """The corruption in words (e.g. "Gaussian noise, sd 0.3"), for figure titles."""
+        describe = getattr(self.corruption, "describe", None)
+        return describe() if describe else type(self.corruption).__name__
+
+    def objective(self, x, y=None, *, labels=None, training=False):
         target = self.reconstruction_target(x, y)
-        return super().compute_losses(self.corruption(x, training=training), target, training)
+        return super().objective(self.corruption(x, training=training), target, labels=labels,
+                                 training=training)
 
     def get_config(self):
         return {

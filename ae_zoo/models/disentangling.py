@@ -13,6 +13,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import ops
 
+from ae_zoo.models import hparams
 from ae_zoo.models.registry import register
 from ae_zoo.models.vae import VAE
 
@@ -35,7 +36,6 @@ def _positive_int(name, value):
 
 # ------------------------------------------------------------------ AnnealedVAE
 @register("annealed_vae")
-@keras.saving.register_keras_serializable(package="ae_zoo")
 class AnnealedVAE(VAE):
     """VAE with a controlled KL capacity (Burgess et al. 2018, "Understanding
     disentangling in beta-VAE").
@@ -50,7 +50,14 @@ class AnnealedVAE(VAE):
     """
 
     loss_terms = VAE.loss_terms + ("capacity",)
+    auxiliary_terms = ("capacity",)
     beta_is_kl_weight = False
+    excluded_arguments = VAE.excluded_arguments + ("beta",)  # the KL is weighted by gamma
+
+    @classmethod
+    def search_space(cls, options):
+        return {"gamma": hparams.log_uniform(100.0, 2000.0, options.get("gamma", 1000.0)),
+                "c_max": hparams.grid([5, 10, 25, 50, 75, 100], options.get("c_max", 25.0))}
 
     def __init__(self, gamma=1000.0, c_max=25.0, anneal_steps=100000, **kwargs):
         if "beta" in kwargs:
@@ -69,8 +76,8 @@ class AnnealedVAE(VAE):
         fraction = ops.minimum(ops.cast(step, "float32") / float(self.anneal_steps), 1.0)
         return self.c_max * fraction
 
-    def compute_losses(self, x, y=None, training=False):
-        terms = self.elbo_terms(x, y, training)
+    def objective(self, x, y=None, *, labels=None, training=False):
+        terms = self.elbo_terms(x, y, labels=labels, training=training)
         capacity = self.capacity()
         loss = terms["reconstruction"] + self.gamma * ops.abs(terms["kl"] - capacity)
         return self.report(terms, loss, capacity=capacity)
@@ -117,7 +124,6 @@ def minibatch_weighted_tc(z, z_mean, z_log_var, dataset_size):
 
 
 @register("beta_tcvae")
-@keras.saving.register_keras_serializable(package="ae_zoo")
 class BetaTCVAE(VAE):
     """beta-TCVAE (Chen et al. 2018): the total correlation weighted by beta.
 
@@ -139,12 +145,16 @@ class BetaTCVAE(VAE):
     loss_terms = VAE.loss_terms + ("tc",)
     beta_is_kl_weight = False
 
+    @classmethod
+    def search_space(cls, options):
+        return {"beta": hparams.grid([1, 2, 4, 6, 8, 10], options.get("beta", 6.0))}
+
     def __init__(self, beta=6.0, dataset_size=60000, **kwargs):
         self.dataset_size = _positive_int("dataset_size", dataset_size)
         super().__init__(beta=beta, **kwargs)
 
-    def compute_losses(self, x, y=None, training=False):
-        terms = self.elbo_terms(x, y, training)
+    def objective(self, x, y=None, *, labels=None, training=False):
+        terms = self.elbo_terms(x, y, labels=labels, training=training)
         tc = minibatch_weighted_tc(terms["z"], terms["z_mean"], terms["z_log_var"], self.dataset_size)
         loss = terms["reconstruction"] + terms["kl"] + (self.beta - 1.0) * tc
         return self.report(terms, loss, tc=tc)
@@ -172,7 +182,6 @@ def build_discriminator(latent_dim, units, name="discriminator"):
 
 
 @register("factor_vae")
-@keras.saving.register_keras_serializable(package="ae_zoo")
 class FactorVAE(VAE):
     """FactorVAE (Kim and Mnih 2018, "Disentangling by factorising").
 
@@ -204,8 +213,13 @@ class FactorVAE(VAE):
     """
 
     loss_terms = VAE.loss_terms + ("tc", "discriminator_loss", "discriminator_accuracy")
+    auxiliary_terms = ("discriminator_loss", "discriminator_accuracy")
     #: Kim and Mnih's discriminator: 6 hidden layers of 1000 leaky-ReLU units.
     PAPER_DISCRIMINATOR_UNITS = (1000,) * 6
+
+    @classmethod
+    def search_space(cls, options):
+        return {"gamma": hparams.grid([10, 20, 30, 40, 50, 100], options.get("gamma", 35.0))}
 
     def __init__(self, gamma=35.0, discriminator_units=(256, 256), discriminator_learning_rate=1e-4,
                  **kwargs):
@@ -249,8 +263,8 @@ class FactorVAE(VAE):
                           + ops.mean(ops.cast(fake < 0, "float32")))
         return loss, accuracy
 
-    def compute_losses(self, x, y=None, training=False):
-        terms = self.elbo_terms(x, y, training)
+    def objective(self, x, y=None, *, labels=None, training=False):
+        terms = self.elbo_terms(x, y, labels=labels, training=training)
         tc = ops.mean(self.discriminator(terms["z"], training=training)[:, 0])
         loss = terms["reconstruction"] + self.beta * terms["kl"] + self.gamma * tc
         d_loss, d_accuracy = self.discriminator_loss(terms["z"], training)
@@ -264,16 +278,14 @@ class FactorVAE(VAE):
     def train_step(self, data):
         x, y = self._unpack(data)
         with tf.GradientTape(persistent=True) as tape:
-            losses = self._total_losses(x, y, training=True)
+            losses = self.terms(x, y, training=True)
             vae_loss = self.scale_loss(losses["loss"])
             d_loss = self.scale_loss(losses["discriminator_loss"],
                                      optimizer=self.discriminator_optimizer)
         self._descend(tape, vae_loss, self.optimizer, self.optimized_weights)
         self._descend(tape, d_loss, self.discriminator_optimizer, self.discriminator.trainable_weights)
         del tape
-        return self._update_trackers(losses, x)
-
-    train_step.returns_tracker_results = True
+        return self.track(losses, x)
 
     def discriminator_step(self, z):
         """One update of D alone on codes ``z`` (M, D) vs. their permutation; returns ``(loss, accuracy)``.
@@ -315,7 +327,7 @@ def dip_covariance_penalty(z_mean, z_log_var, kind, lambda_od, lambda_d):
     return lambda_od * ops.sum(ops.square(off_diagonal)) + lambda_d * ops.sum(ops.square(diagonal - 1.0))
 
 
-@keras.saving.register_keras_serializable(package="ae_zoo")
+@register()
 class DIPVAE(VAE):
     """DIP-VAE (Kumar et al. 2018, "Variational inference of disentangled latent
     concepts from unlabeled observations").
@@ -337,6 +349,10 @@ class DIPVAE(VAE):
 
     loss_terms = VAE.loss_terms + ("dip_penalty",)
 
+    @classmethod
+    def search_space(cls, options):
+        return {"lambda_od": hparams.grid([1, 2, 5, 10, 20, 50], options.get("lambda_od", 10.0))}
+
     def __init__(self, kind="i", lambda_od=10.0, lambda_d=None, **kwargs):
         if kind not in DIP_KINDS:
             raise ValueError(f"Unknown DIP-VAE kind {kind!r}; expected 'i' or 'ii'.")
@@ -352,8 +368,8 @@ class DIPVAE(VAE):
     def registry_name(self):
         return f"dip_vae_{self.kind}"
 
-    def compute_losses(self, x, y=None, training=False):
-        terms = self.elbo_terms(x, y, training)
+    def objective(self, x, y=None, *, labels=None, training=False):
+        terms = self.elbo_terms(x, y, labels=labels, training=training)
         penalty = dip_covariance_penalty(terms["z_mean"], terms["z_log_var"], self.kind,
                                          self.lambda_od, self.lambda_d)
         loss = terms["reconstruction"] + self.beta * terms["kl"] + penalty
@@ -372,7 +388,6 @@ def _fixed_kind(cls_kind, kwargs):
 
 
 @register("dip_vae_i")
-@keras.saving.register_keras_serializable(package="ae_zoo")
 class DIPVAEI(DIPVAE):
     """DIP-VAE-I: :class:`DIPVAE` with Cov = Cov_batch[mu(x)], lambda_d = 10 * lambda_od by default."""
 
@@ -381,7 +396,6 @@ class DIPVAEI(DIPVAE):
 
 
 @register("dip_vae_ii")
-@keras.saving.register_keras_serializable(package="ae_zoo")
 class DIPVAEII(DIPVAE):
     """DIP-VAE-II: :class:`DIPVAE` with Cov = Cov_batch[mu(x)] + E_batch[diag(sigma^2(x))],
     lambda_d = lambda_od by default."""

@@ -1,8 +1,8 @@
 """The sparse autoencoder: an L1 or a KL sparsity penalty on the code."""
 
-import keras
 from keras import ops
 
+from ae_zoo.models import hparams
 from ae_zoo.models.base import Autoencoder
 from ae_zoo.models.registry import register
 
@@ -21,7 +21,6 @@ def kl_sparsity(code, target_sparsity, epsilon=1e-7):
 
 
 @register("sparse_ae")
-@keras.saving.register_keras_serializable(package="ae_zoo")
 class SparseAutoencoder(Autoencoder):
     """Autoencoder with a sparsity penalty on its code h.
 
@@ -34,6 +33,16 @@ class SparseAutoencoder(Autoencoder):
     """
 
     loss_terms = ("loss", "reconstruction_loss", "sparsity_loss")
+    #: The sparsity weight is searched, so trials compare on the reconstruction alone.
+    tuning_objective = "val_reconstruction_loss"
+
+    @classmethod
+    def search_space(cls, options):
+        space = {"sparsity_weight": hparams.log_uniform(1e-3, 1.0, options.get("sparsity_weight", 0.1))}
+        if options.get("sparsity", "kl") == "kl":  # the target only enters the KL penalty
+            space["target_sparsity"] = hparams.log_uniform(0.01, 0.2,
+                                                           options.get("target_sparsity", 0.05))
+        return space
 
     def __init__(self, sparsity="kl", sparsity_weight=0.1, target_sparsity=0.05, **kwargs):
         if sparsity not in SPARSITY_PENALTIES:
@@ -61,8 +70,8 @@ class SparseAutoencoder(Autoencoder):
             return ops.mean(ops.abs(ops.cast(code, "float32")))
         return kl_sparsity(code, self.target_sparsity)
 
-    def compute_losses(self, x, y=None, training=False):
-        code, logits = self.forward(x, training)
+    def objective(self, x, y=None, *, labels=None, training=False):
+        code, logits = self.forward(x, training, self.condition(labels))
         rec = self.reconstruction_loss_value(self.reconstruction_target(x, y), logits)
         sparsity = self.sparsity_weight * self.sparsity_penalty(code)
         return {"loss": rec + sparsity, "reconstruction_loss": rec, "sparsity_loss": sparsity}

@@ -14,6 +14,7 @@ import tensorflow_probability as tfp
 from keras import ops
 
 from ae_zoo import _random
+from ae_zoo.models import _checks, hparams
 from ae_zoo.models.base import Autoencoder
 from ae_zoo.models.registry import register
 
@@ -26,22 +27,10 @@ _LOG_VAR_RANGE = (-30.0, 20.0)
 
 def prior_draws(seeds, latent_dim):
     """z_i ~ N(0, I_d) drawn statelessly from the int seed ``seeds[i]`` (one row per seed)."""
-    seeds = tf.cast(tf.reshape(seeds, (-1,)), tf.int64)
-
-    def draw(s):
-        return tf.random.stateless_normal((latent_dim,), seed=tf.stack([s, tf.zeros_like(s)]))
-
-    return tf.map_fn(draw, seeds, fn_output_signature=tf.float32)
-
-
-def _seed_range(num_samples, seed):
-    if seed is None:
-        seed = int(np.random.randint(0, 2**31 - 1 - num_samples))
-    return tf.range(num_samples, dtype=tf.int64) + int(seed)
+    return _random.normal_per_seed(seeds, latent_dim)
 
 
 @register("vae")
-@keras.saving.register_keras_serializable(package="ae_zoo")
 class VAE(Autoencoder):
     """Variational autoencoder (Kingma and Welling 2014).
 
@@ -72,8 +61,19 @@ class VAE(Autoencoder):
     """
 
     loss_terms = ("loss", "reconstruction_loss", "kl", "elbo")
-    #: Whether ``beta`` weighs the KL term (what :class:`BetaSchedule` schedules).
+    generative = True
+    has_likelihood = True
+    posterior_type = "gaussian"
+    prior_type = "standard_normal"
+    maximized_terms = ("elbo",)
+    #: The ELBO is not weighed by beta, so trials of a search compare on it.
+    tuning_objective = "val_elbo"
     beta_is_kl_weight = True
+    excluded_arguments = ("reconstruction_loss",)  # the likelihood decides it
+
+    @classmethod
+    def search_space(cls, options):
+        return {"beta": hparams.log_uniform(0.25, 4.0, options.get("beta", 1.0))}
 
     def __init__(self, beta=1.0, likelihood="bernoulli", scale="learned", **kwargs):
         if likelihood not in LIKELIHOODS:
@@ -98,8 +98,9 @@ class VAE(Autoencoder):
                 shape=(), initializer=keras.initializers.Constant(np.log(0.1)), name="log_scale"
             )
 
-    def network_spec(self):
-        return {"code_dim": 2 * self.latent_dim, "latent_dim": self.latent_dim}
+    @property
+    def code_dim(self):
+        return 2 * self.latent_dim
 
     # -------------------------------------------------------------- distributions
     def posterior_params(self, x, training=False, condition=None):
@@ -110,6 +111,11 @@ class VAE(Autoencoder):
         elif isinstance(head, (list, tuple)):
             mean, log_var = head
         else:
+            if head.shape[-1] is not None and head.shape[-1] != self.code_dim:
+                raise ValueError(
+                    f"The encoder of {type(self).__name__} must output 2 * latent_dim = "
+                    f"{self.code_dim} values (the posterior mean, then its log-variance), or "
+                    f"a pair / a dict {{'z_mean', 'z_log_var'}}; it outputs {head.shape[-1]}.")
             mean, log_var = ops.split(head, 2, axis=-1)
         mean = ops.cast(mean, "float32")
         log_var = ops.clip(ops.cast(log_var, "float32"), *_LOG_VAR_RANGE)
@@ -157,13 +163,14 @@ class VAE(Autoencoder):
         return ops.sum(per_element, axis=tuple(range(-self._event_ndims(logits), 0)))
 
     # ------------------------------------------------------------------ objective
-    def elbo_terms(self, x, y=None, training=False, condition=None):
-        """The parts of the ELBO for a batch.
+    def elbo_terms(self, x, y=None, *, labels=None, training=False):
+        """The parts of the ELBO for a batch (under ``labels`` for a conditional model).
 
         Returns a dict: ``q`` (the posterior), ``z`` (one reparameterized draw
         z = mu + sigma * eps), ``reconstruction`` (-log p(x|z), batch mean) and
         ``kl`` (KL(q || p), batch mean).
         """
+        condition = self.condition(labels)
         mean, log_var, side = self.posterior_params(x, training, condition)
         scale = ops.exp(0.5 * log_var)
         q = tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
@@ -182,45 +189,31 @@ class VAE(Autoencoder):
         rec, kl = terms["reconstruction"], terms["kl"]
         return {"loss": loss, "reconstruction_loss": rec, "kl": kl, "elbo": -(rec + kl), **extra}
 
-    def compute_losses(self, x, y=None, training=False):
-        terms = self.elbo_terms(x, y, training)
+    def objective(self, x, y=None, *, labels=None, training=False):
+        terms = self.elbo_terms(x, y, labels=labels, training=training)
         return self.report(terms, terms["reconstruction"] + self.beta * terms["kl"])
 
-    def decoder_input(self, z, condition=None):
-        """What the decoder sees for code ``z`` (the conditional VAE appends the label)."""
-        return z
-
     # ------------------------------------------------------------------ public API
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, condition=None):
         """``(posterior mean, decoder outputs at the mean)``: the deterministic pass."""
-        mean, _, side = self.posterior_params(x, training)
-        return mean, self._decoder_logits(mean, side, training)
+        mean, _, side = self.posterior_params(x, training, condition)
+        return mean, self._decoder_logits(self.decoder_input(mean, condition), side, training)
 
-    def encode(self, x, batch_size=None, return_distribution=False):
-        """The posterior mean of ``x``; with ``return_distribution``, ``(mean, scale)``."""
-        if batch_size:
-            if return_distribution:
-                x = np.asarray(x)
-                parts = [self.encode(x[i:i + batch_size], return_distribution=True)
-                         for i in range(0, len(x), batch_size)]
-                return tuple(np.concatenate([ops.convert_to_numpy(p[k]) for p in parts])
-                             for k in range(2))
-            return super().encode(x, batch_size)
-        self._check_concrete(x, self.example_shape, "x")
-        mean, log_var, _ = self.posterior_params(ops.convert_to_tensor(x))
-        if return_distribution:
-            return mean, ops.exp(0.5 * log_var)
-        return mean
+    def codes(self, x, condition=None, training=False, return_distribution=False):
+        """The posterior mean of a batch; with ``return_distribution``, ``(mean, scale)``."""
+        mean, log_var, _ = self.posterior_params(x, training, condition)
+        return (mean, ops.exp(0.5 * log_var)) if return_distribution else mean
 
-    def sample(self, num_samples, seed=None):
-        """``num_samples`` images decoded from z ~ N(0, I).
+    def serving_encode(self, x, condition=None):
+        """``code`` (the posterior mean, ``== z_mean``) and ``z_log_var`` (log sigma^2)."""
+        mean, log_var, _ = self.posterior_params(x, False, condition)
+        return {"code": mean, "z_mean": mean, "z_log_var": log_var}
 
-        Image ``i`` is drawn from the stateless seed ``seed + i``
-        (see :func:`prior_draws`), so the same seed gives the same images.
-        """
-        return self.decode(prior_draws(_seed_range(int(num_samples), seed), self.latent_dim))
+    def sample_codes(self, seeds, *, labels=None):
+        """z_i ~ N(0, I) from the stateless seed ``seeds[i]`` (:func:`prior_draws`)."""
+        return prior_draws(seeds, self.latent_dim)
 
-    def log_likelihood(self, x, num_samples=50, batch_size=64, seed=0):
+    def log_likelihood(self, x, *, labels=None, num_samples=50, batch_size=64, seed=0):
         """Importance-weighted estimate of log p(x) per example (Burda et al. 2016).
 
         log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K,
@@ -230,11 +223,16 @@ class VAE(Autoencoder):
         if int(num_samples) < 1:
             raise ValueError(f"`num_samples` must be >= 1, got {num_samples}.")
         x = np.asarray(x, dtype="float32")
+        self._check_concrete(x, self.example_shape, "x")
+        _checks.check_labels(self, labels, len(x))
+        labels = None if labels is None else np.asarray(labels).reshape(-1)
         out = []
         for i, start in enumerate(range(0, len(x), batch_size)):
+            part = slice(start, start + batch_size)
             seed_i = tf.constant([int(seed), i], dtype=tf.int32)
-            out.append(self._iwae_batch(tf.constant(x[start:start + batch_size]),
-                                        int(num_samples), seed_i).numpy())
+            condition = None if labels is None else self.condition(labels[part])
+            out.append(self._iwae_batch(tf.constant(x[part]), int(num_samples), seed_i,
+                                        condition).numpy())
         return np.concatenate(out)
 
     def _iwae_batch(self, x, k, seed, condition=None):
@@ -251,9 +249,9 @@ class VAE(Autoencoder):
         log_w = log_px + self.prior().log_prob(z) - q.log_prob(z)
         return tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(float(k))
 
-    def kl_per_dim(self, x, batch_size=None):
+    def kl_per_dim(self, x, *, labels=None, batch_size=None):
         """KL(q(z_j|x) || N(0, 1)) per latent dimension j, averaged over ``x``: shape (latent_dim,)."""
-        mean, scale = self.encode(x, batch_size=batch_size, return_distribution=True)
+        mean, scale = self.encode(x, labels=labels, batch_size=batch_size, return_distribution=True)
         per_dim = tfd.kl_divergence(tfd.Normal(mean, scale), tfd.Normal(0.0, 1.0))
         return ops.convert_to_numpy(ops.mean(per_dim, axis=0))
 
@@ -265,12 +263,15 @@ class VAE(Autoencoder):
 
 
 @register("beta_vae")
-@keras.saving.register_keras_serializable(package="ae_zoo")
 class BetaVAE(VAE):
     """beta-VAE (Higgins et al. 2017): the VAE objective with beta > 1 (default 4).
 
     Minimizes -E_q[log p(x|z)] + beta * KL(q(z|x) || N(0, I)).
     """
+
+    @classmethod
+    def search_space(cls, options):
+        return {"beta": hparams.grid([1, 2, 4, 6, 8, 16], options.get("beta", 4.0))}
 
     def __init__(self, beta=4.0, **kwargs):
         super().__init__(beta=beta, **kwargs)

@@ -23,7 +23,7 @@ import os
 
 import yaml
 
-from ae_zoo import nets
+from ae_zoo import data, models, nets
 
 
 class RecipeError(ValueError):
@@ -193,7 +193,8 @@ def _validate(schema, value, path):
 
 
 def model_parameters(cls):
-    """Keyword arguments ``cls`` accepts: its and its bases' ``__init__`` parameters."""
+    """Keyword arguments ``cls`` accepts: its and its bases' ``__init__`` parameters, less
+    the ones it declares it does not take (``excluded_arguments``)."""
     names = set(nets.NETWORK_OPTIONS) | {"name"}
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -202,12 +203,10 @@ def model_parameters(cls):
         for param in inspect.signature(init).parameters.values():
             if param.kind not in (param.VAR_KEYWORD, param.VAR_POSITIONAL) and param.name != "self":
                 names.add(param.name)
-    return names
+    return names - set(cls.excluded_arguments)
 
 
 def _check_semantics(recipe):
-    from ae_zoo import data, models
-
     model = recipe["model"]
     if not model["name"]:
         raise RecipeError("model.name: required (one of " + ", ".join(models.names()) + ")")

@@ -18,24 +18,17 @@ from ae_zoo.tuning.hypermodels import (
     objective_names,
 )
 from ae_zoo.tuning.search import tune
-from ae_zoo.tuning.spaces import (
-    FAMILIES,
-    default_search_space,
-    family_of,
-    resolve_search_space,
-)
+from ae_zoo.tuning.spaces import default_search_space, resolve_search_space
 from ae_zoo.tuning.tuners import TUNERS, BayesianOptimization, Hyperband, RandomSearch, make_tuner
 
 __all__ = [
     "AutoencoderHyperModel",
     "BayesianOptimization",
-    "FAMILIES",
     "Hyperband",
     "RandomSearch",
     "TUNERS",
     "default_objective",
     "default_search_space",
-    "family_of",
     "make_objective",
     "make_tuner",
     "objective_direction",

@@ -26,36 +26,42 @@ import keras_tuner
 import numpy as np
 
 from ae_zoo import models as model_lib
+from ae_zoo.optimizers import FusedAdam
 from ae_zoo.training import recipes as recipe_lib
-from ae_zoo.training.optimizers import FusedAdam
+from ae_zoo.training.build import (
+    dtype_policy,
+    fit_inputs,
+    make_optimizer,
+    resolve_steps_per_execution,
+)
 from ae_zoo.training.pipeline import ArrayPipeline
 from ae_zoo.tuning import spaces
 
-#: Metric -> direction for the tracked terms whose better value is the larger one.
-MAXIMIZED = {"elbo": "max"}
-#: Tracked terms that measure a helper (FactorVAE's discriminator) or a schedule, not the model.
-NOT_OBJECTIVES = ("capacity", "discriminator_loss", "discriminator_accuracy")
-
 
 # --------------------------------------------------------------- objectives
+def _models(model_name):
+    return [model_lib.get(n) for n in (model_lib.names() if model_name is None else [model_name])]
+
+
 def objective_names(model_name=None):
-    """The objectives ``model_name`` can be searched by: its tracked terms, with ``val_`` first.
+    """The objectives ``model_name`` can be searched by: its tracked terms (but the
+    auxiliary ones, which measure a helper network or a schedule), with ``val_`` first.
 
     Keras logs every tracker of the model's ``metrics`` under its name and, on the
     validation data, with a ``val_`` prefix. Without a model: every model's.
     """
-    names = model_lib.names() if model_name is None else [model_name]
     terms = []
-    for name in names:
-        terms += [t for t in model_lib.get(name).loss_terms
-                  if t not in NOT_OBJECTIVES and t not in terms]
+    for cls in _models(model_name):
+        terms += [t for t in cls.loss_terms if t not in cls.auxiliary_terms and t not in terms]
     return [f"val_{t}" for t in terms] + terms
 
 
-def objective_direction(name):
-    """``"max"`` for the ELBO, ``"min"`` for every loss term."""
+def objective_direction(name, model_name=None):
+    """``"max"`` for a term the model declares better when larger (``maximized_terms``:
+    the ELBO), ``"min"`` for every loss term."""
     term = name[4:] if name.startswith("val_") else name
-    return MAXIMIZED.get(term, "min")
+    maximized = {t for cls in _models(model_name) for t in cls.maximized_terms}
+    return "max" if term in maximized else "min"
 
 
 def make_objective(name="val_loss", model_name=None):
@@ -69,31 +75,27 @@ def make_objective(name="val_loss", model_name=None):
     if name not in valid:
         whose = f"{model_name} logs" if model_name else "the models log"
         raise ValueError(f"Unknown objective {name!r}; {whose}: {', '.join(valid)}.")
-    return keras_tuner.Objective(name, direction=objective_direction(name))
+    return keras_tuner.Objective(name, direction=objective_direction(name, model_name))
 
 
 def default_objective(model_name):
-    """The objective a search of ``model_name`` uses when none is given.
+    """The objective a search of ``model_name`` uses when none is given: the model's
+    ``tuning_objective``.
 
     A loss whose terms are weighted by the searched hyperparameters is not comparable
-    across trials (a smaller beta or sparsity weight lowers it by itself). So: the VAE
-    family maximizes ``val_elbo`` (-(reconstruction + KL), unweighted); the sparse
-    autoencoder minimizes ``val_reconstruction_loss``; the others ``val_loss`` (their
-    reconstruction error; the denoising autoencoder's on clean validation inputs).
+    across trials (a smaller beta or sparsity weight lowers it by itself). So the VAEs
+    declare ``val_elbo`` (-(reconstruction + KL), unweighted), the sparse autoencoder
+    ``val_reconstruction_loss``, the others ``val_loss`` (their reconstruction error; the
+    denoising autoencoder's on clean validation inputs).
     """
-    cls = model_lib.get(model_name)
-    if issubclass(cls, model_lib.VAE):
-        return make_objective("val_elbo", model_name)
-    if issubclass(cls, model_lib.SparseAutoencoder):
-        return make_objective("val_reconstruction_loss", model_name)
-    return make_objective("val_loss", model_name)
+    return make_objective(model_lib.get(model_name).tuning_objective, model_name)
 
 
 # --------------------------------------------------------------- hypermodel
 class AutoencoderHyperModel(keras_tuner.HyperModel):
     """A ``keras_tuner.HyperModel`` for the registered model ``model_name``.
 
-    ``build(hp)`` declares the search space on ``hp`` (the family's default
+    ``build(hp)`` declares the search space on ``hp`` (the model's default
     :func:`~ae_zoo.tuning.spaces.default_search_space`, centred on the base values,
     with ``search_space`` merged over it as a recipe's ``tuning:`` is) and returns the
     model built with the trial's values, compiled by its own ``compile`` with the
@@ -137,7 +139,7 @@ class AutoencoderHyperModel(keras_tuner.HyperModel):
         if unknown:
             raise TypeError(f"{model_name} does not take {', '.join(unknown)}; it takes "
                             f"{', '.join(sorted(accepted))}.")
-        if issubclass(self.model_class, model_lib.ConditionalVAE) and num_classes is not None:
+        if self.model_class.conditional and num_classes is not None:
             options["num_classes"] = int(num_classes)
         if dataset_size is not None and "dataset_size" in accepted:
             options.setdefault("dataset_size", int(dataset_size))  # beta-TCVAE's N
@@ -175,7 +177,7 @@ class AutoencoderHyperModel(keras_tuner.HyperModel):
     # ------------------------------------------------------------- settings
     @property
     def conditional(self):
-        return issubclass(self.model_class, model_lib.ConditionalVAE)
+        return self.model_class.conditional
 
     def config_for(self, hp_or_values):
         """The settings (latent_dim, architecture, options, learning_rate, batch_size) of a trial."""
@@ -193,8 +195,6 @@ class AutoencoderHyperModel(keras_tuner.HyperModel):
     def _optimizer(self, config):
         if not self.training:
             return FusedAdam(config["learning_rate"])
-        from ae_zoo.training.runner import make_optimizer
-
         training = dict(self.training)
         training["optimizer"] = {**training["optimizer"], "learning_rate": config["learning_rate"]}
         steps = self.steps_per_epoch(config["batch_size"]) or 1
@@ -203,8 +203,6 @@ class AutoencoderHyperModel(keras_tuner.HyperModel):
     def _compile_options(self, config):
         options = {}
         if self.training:
-            from ae_zoo.training.runner import resolve_steps_per_execution
-
             options["jit_compile"] = self.training["jit_compile"]
             spe = self.training["steps_per_execution"]
             steps = self.steps_per_epoch(config["batch_size"])
@@ -219,8 +217,6 @@ class AutoencoderHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         """The model with ``hp``'s values, compiled with its own loss and ``hp``'s learning rate."""
-        from ae_zoo.training.runner import dtype_policy
-
         spaces.declare(hp, self.search_space)
         config = self.config_for(hp)
         keras.utils.set_random_seed(self.seed)
@@ -259,8 +255,6 @@ class AutoencoderHyperModel(keras_tuner.HyperModel):
             validation_data = ArrayPipeline(vx, vy if self.conditional else None, batch_size,
                                             shuffle=False).dataset()
         kwargs.pop("shuffle", None)
-        from ae_zoo.training.runner import fit_inputs
-
         dataset, steps_per_epoch = fit_inputs(pipeline, model.steps_per_execution)
         return model.fit(dataset, steps_per_epoch=steps_per_epoch, validation_data=validation_data,
                          shuffle=False, callbacks=[pipeline.callback(), *callbacks], **kwargs)

@@ -3,7 +3,7 @@
 The search never sees the test split: it trains on the recipe's train split minus a
 seeded validation fraction (``validation_split``, default 10%) and scores each trial on
 that held-out part. The best values are merged into the recipe (``best_recipe.yaml``,
-validated), which is then trained from scratch by :func:`ae_zoo.training.runner.run` on
+validated), which is then trained from scratch by :func:`ae_zoo.experiments.train.run` on
 the whole train split and evaluated on the test split, as ``ae-zoo train`` does, and
 exported. Everything lives in the out directory (default ``runs/<recipe name>_tune``)::
 
@@ -28,13 +28,20 @@ import math
 import os
 import shutil
 
+import keras
+import keras_tuner
 import numpy as np
+import tensorflow as tf
 import yaml
 
 from ae_zoo import data as data_lib
 from ae_zoo import models as model_lib
 from ae_zoo._io import atomic_path, write_json
+from ae_zoo.experiments.train import run
+from ae_zoo.export.card import export_run
 from ae_zoo.training import recipes as recipe_lib
+from ae_zoo.training.build import make_strategy
+from ae_zoo.training.schedules import BetaSchedule
 from ae_zoo.tuning import spaces
 from ae_zoo.tuning.hypermodels import AutoencoderHyperModel, default_objective, make_objective
 from ae_zoo.tuning.tuners import TUNERS, make_tuner
@@ -109,8 +116,6 @@ class _DropRetracingNotes(logging.Filter):
 
 @contextlib.contextmanager
 def _quiet_retracing():
-    import tensorflow as tf
-
     logger, note_filter = tf.get_logger(), _DropRetracingNotes()
     logger.addFilter(note_filter)
     try:
@@ -205,7 +210,7 @@ def tune(recipe, *, tuner="random", max_trials=10, epochs=None, objective=None, 
 
     Args:
         recipe: a recipe dict (as read from YAML, overrides applied); its optional
-            ``tuning:`` section overrides the model family's default search space.
+            ``tuning:`` section overrides the model's default search space.
         tuner: ``"random"``, ``"bayesian"`` or ``"hyperband"``.
         max_trials: the number of trials (for Hyperband an upper bound).
         epochs: training epochs of a trial (Hyperband's ``max_epochs``); default the
@@ -224,7 +229,7 @@ def tune(recipe, *, tuner="random", max_trials=10, epochs=None, objective=None, 
     Returns:
         A dict: ``best_hyperparameters``, ``best_trial``, ``best_recipe`` (path),
         ``objective``, ``trials``, ``tuner``, and after retraining ``run`` (what
-        :func:`~ae_zoo.training.runner.run` returns) and ``export_path``.
+        :func:`~ae_zoo.experiments.train.run` returns) and ``export_path``.
 
     Raises:
         ValueError: an unknown tuner or objective, ``max_trials`` < 1, a bad recipe or
@@ -240,8 +245,6 @@ def tune(recipe, *, tuner="random", max_trials=10, epochs=None, objective=None, 
 
 def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrite,
           validation_split, retrain, verbose, command):
-    import keras
-
     _check_arguments(tuner, max_trials, epochs, validation_split)
     raw = _plain(copy.deepcopy(recipe))
     validated = recipe_lib.validate(raw)
@@ -275,7 +278,7 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
     settings = _settings(validated, space, objective, tuner, epochs, validation_split)
     _check_resume(out, settings, overwrite)
 
-    conditional = issubclass(model_lib.get(model_name), model_lib.ConditionalVAE)
+    conditional = model_lib.get(model_name).conditional
     num_classes = None
     if conditional and "num_classes" not in model_cfg["options"]:
         if train_set.y is None:
@@ -285,14 +288,10 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
     hypermodel = AutoencoderHyperModel.from_recipe(validated, train_set.input_shape,
                                                    num_classes=num_classes, dataset_size=len(x),
                                                    epochs=epochs)
-    import keras_tuner
-
     probe = hypermodel.build(keras_tuner.HyperParameters())  # bad values fail here, not in trials
     probe.check_inputs(x, y if conditional else None)
     del probe
     keras.backend.clear_session()
-
-    from ae_zoo.training.runner import make_strategy
 
     os.makedirs(out, exist_ok=True)
     search = make_tuner(tuner, hypermodel, objective, max_trials, epochs=epochs, directory=out,
@@ -301,8 +300,6 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
     write_json(os.path.join(out, SETTINGS), settings)
     callbacks = [keras.callbacks.TerminateOnNaN()]
     if validated["callbacks"]["beta_schedule"]:
-        from ae_zoo.training.schedules import BetaSchedule
-
         schedule = validated["callbacks"]["beta_schedule"]
         callbacks.insert(0, BetaSchedule(**{k: v for k, v in schedule.items() if v is not None}))
     if verbose:
@@ -348,15 +345,11 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
     if not retrain:
         return result
 
-    from ae_zoo.training.runner import run
-
     keras.backend.clear_session()
     run_recipe = dict(result_recipe, export=None) if export is not None else result_recipe
     _drop_stale_backup(run_recipe, overwrite)
     run_result = run(run_recipe, verbose={0: 0, 1: 2, 2: 1}.get(verbose, 2), command=command)
     if export is not None:
-        from ae_zoo.export.card import export_run
-
         export_path = export_run(run_result["out"], export)["path"]
     else:
         export_path = run_result["metrics"].get("export_path")
@@ -370,7 +363,7 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
 
 def _drop_stale_backup(recipe, overwrite):
     """Removes the retraining's ``backup/`` when it belongs to another recipe (an earlier best,
-    or a search started over): ``runner.run`` would resume from it otherwise."""
+    or a search started over): ``experiments.train.run`` would resume from it otherwise."""
     recipe = recipe_lib.validate(recipe)
     backup = os.path.join(recipe["out"], "backup")
     if not os.path.isdir(backup):

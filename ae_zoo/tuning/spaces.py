@@ -1,6 +1,6 @@
-"""Search spaces: what each model family tunes, and how a recipe's ``tuning:`` overrides it.
+"""Search spaces: what each model tunes, and how a recipe's ``tuning:`` overrides it.
 
-A search space maps a hyperparameter name to a spec::
+A search space maps a hyperparameter name to a spec (:mod:`ae_zoo.models.hparams`)::
 
     {"type": "choice", "values": [8, 16, 32], "default": 16}
     {"type": "float", "min": 1e-4, "max": 1e-2, "sampling": "log"}
@@ -19,7 +19,10 @@ every width of the architecture (``hidden_units`` for ``mlp``; ``filters`` and
 [512, 256]]``) is searched as the strings ``"256-128"``, ``"512-256"`` and written
 back as lists.
 
-In a recipe the ``tuning:`` section is merged over the family's default space: a
+Every model's default space is latent_dim, width_multiplier and learning_rate plus what the
+model itself declares (:meth:`ae_zoo.models.Autoencoder.search_space`: beta for a VAE,
+the disentangling models' grids of Locatello et al. 2019, the sparsity weight, the noise
+level, ...). In a recipe the ``tuning:`` section is merged over that default space: a
 mapping replaces or adds a hyperparameter, a list is short for a choice, a scalar
 for a fixed value, and ``null`` removes it from the search::
 
@@ -36,6 +39,7 @@ import re
 
 from ae_zoo import models as model_lib
 from ae_zoo import nets
+from ae_zoo.models import hparams
 from ae_zoo.training.recipes import RecipeError, model_parameters
 
 TYPES = ("choice", "float", "int", "boolean", "fixed")
@@ -61,12 +65,6 @@ _SPEC_KEYS = {
     "boolean": {"type", "default"},
     "fixed": {"type", "value"},
 }
-#: noise_level range per corruption (see ae_zoo.layers.make_corruption).
-NOISE_RANGES = {"gaussian": (0.1, 0.6), "salt_and_pepper": (0.05, 0.5), "masking": (0.1, 0.7),
-                "occlusion": (0.2, 0.8)}
-_NOISE_DEFAULTS = {"gaussian": 0.3, "salt_and_pepper": 0.2, "masking": 0.3, "occlusion": 0.5}
-
-
 # ----------------------------------------------------------------- specs
 def _number(path, value, kind):
     """``value`` as an int/float; YAML reads ``1e-4`` (no dot) as a string, so strings are parsed."""
@@ -225,22 +223,6 @@ def declare(hp, space):
 
 
 # ----------------------------------------------------------- default spaces
-def _nearest(values, target):
-    return min(values, key=lambda v: (abs(math.log(v) - math.log(target)) if v > 0 and target > 0
-                                      else abs(v - target)))
-
-
-def _grid(values, base):
-    """An ordered choice over ``values`` whose default is the one nearest ``base``."""
-    values = [float(v) for v in values]
-    return {"type": "choice", "values": values, "default": _nearest(values, float(base))}
-
-
-def _log_range(low, high, base):
-    return {"type": "float", "min": float(low), "max": float(high), "sampling": "log",
-            "default": float(min(max(base, low), high))}
-
-
 def _common(base):
     d = int(base["latent_dim"])
     dims = sorted({max(1, d // 2), d, 2 * d})
@@ -248,78 +230,8 @@ def _common(base):
     return {
         "latent_dim": {"type": "choice", "values": dims, "default": d},
         "width_multiplier": {"type": "choice", "values": [0.5, 1.0, 2.0], "default": 1.0},
-        "learning_rate": _log_range(lr / 10, lr * 10, lr),
+        "learning_rate": hparams.log_uniform(lr / 10, lr * 10, lr),
     }
-
-
-def _denoising(base, options):
-    corruption = options.get("corruption", "gaussian")
-    if corruption not in NOISE_RANGES:  # a corruption layer of the user's: leave its level alone
-        return {}
-    low, high = NOISE_RANGES[corruption]
-    level = options.get("noise_level")
-    level = _NOISE_DEFAULTS[corruption] if level is None else float(level)
-    return {"noise_level": {"type": "float", "min": low, "max": high, "sampling": "linear",
-                            "default": min(max(level, low), high)}}
-
-
-def _sparse(base, options):
-    space = {"sparsity_weight": _log_range(1e-3, 1.0, options.get("sparsity_weight", 0.1))}
-    if options.get("sparsity", "kl") == "kl":  # the target only enters the KL penalty
-        space["target_sparsity"] = _log_range(0.01, 0.2, options.get("target_sparsity", 0.05))
-    return space
-
-
-def _vae(base, options):
-    return {"beta": _log_range(0.25, 4.0, options.get("beta", 1.0))}
-
-
-def _beta_vae(base, options):
-    return {"beta": _grid([1, 2, 4, 6, 8, 16], options.get("beta", 4.0))}
-
-
-def _annealed(base, options):
-    return {"gamma": _log_range(100.0, 2000.0, options.get("gamma", 1000.0)),
-            "c_max": _grid([5, 10, 25, 50, 75, 100], options.get("c_max", 25.0))}
-
-
-def _beta_tcvae(base, options):
-    return {"beta": _grid([1, 2, 4, 6, 8, 10], options.get("beta", 6.0))}
-
-
-def _factor(base, options):
-    return {"gamma": _grid([10, 20, 30, 40, 50, 100], options.get("gamma", 35.0))}
-
-
-def _dip(base, options):
-    return {"lambda_od": _grid([1, 2, 5, 10, 20, 50], options.get("lambda_od", 10.0))}
-
-
-#: Family -> (model class, the family's extra hyperparameters). The most specific class
-#: in a model's MRO decides; every family also tunes latent_dim, width_multiplier and
-#: learning_rate. The disentangling models' grids are those of Locatello et al. 2019
-#: (disentanglement_lib's study), as ordered choices.
-FAMILIES = {
-    "autoencoder": (model_lib.Autoencoder, lambda base, options: {}),
-    "denoising": (model_lib.DenoisingAutoencoder, _denoising),
-    "sparse": (model_lib.SparseAutoencoder, _sparse),
-    "vae": (model_lib.VAE, _vae),
-    "beta_vae": (model_lib.BetaVAE, _beta_vae),
-    "annealed_vae": (model_lib.AnnealedVAE, _annealed),
-    "beta_tcvae": (model_lib.BetaTCVAE, _beta_tcvae),
-    "factor_vae": (model_lib.FactorVAE, _factor),
-    "dip_vae": (model_lib.DIPVAE, _dip),
-}
-
-
-def family_of(model_name):
-    """The family of a registered model: the nearest class of its MRO in :data:`FAMILIES`."""
-    cls = model_lib.get(model_name)
-    by_class = {klass: family for family, (klass, _) in FAMILIES.items()}
-    for klass in cls.__mro__:
-        if klass in by_class:
-            return by_class[klass]
-    raise ValueError(f"Model {model_name!r} is not an ae_zoo Autoencoder; it has no search space.")
 
 
 def default_latent_dim(model_name):
@@ -332,18 +244,19 @@ def default_latent_dim(model_name):
 
 
 def default_search_space(model_name, latent_dim=None, learning_rate=1e-3, options=None):
-    """The family's default space, centred on the base values.
+    """The model's default space, centred on the base values.
 
     ``latent_dim`` in {d/2, d, 2d}; ``width_multiplier`` in {0.5, 1, 2};
-    ``learning_rate`` log-uniform in [lr/10, 10 lr]; plus the family's own
-    (see :data:`FAMILIES` and the README's table). ``options`` are the model's
-    base keyword arguments (they pick e.g. the noise range of the corruption).
+    ``learning_rate`` log-uniform in [lr/10, 10 lr]; plus the model's own
+    (``search_space(options)`` of its class; see the README's table). ``options`` are the
+    model's base keyword arguments (they pick e.g. the noise range of the corruption).
     """
     options = dict(options or {})
     base = {"latent_dim": latent_dim or default_latent_dim(model_name),
             "learning_rate": learning_rate or 1e-3}
-    extras = FAMILIES[family_of(model_name)][1]
-    return {**_common(base), **extras(base, options)}
+    own = {name: normalize_spec(name, spec, f"{model_name}.search_space.{name}")
+           for name, spec in model_lib.get(model_name).search_space(options).items()}
+    return {**_common(base), **own}
 
 
 def tunable_names(model_name, architecture=None):
@@ -351,12 +264,7 @@ def tunable_names(model_name, architecture=None):
     cls = model_lib.get(model_name)
     architecture = architecture or getattr(cls, "default_architecture", "mlp")
     names = (model_parameters(cls) - set(nets.NETWORK_OPTIONS) - set(RESERVED))
-    names |= set(nets.options_for(architecture)) | set(SPECIAL)
-    if issubclass(cls, model_lib.VAE):
-        names.discard("reconstruction_loss")  # the likelihood decides it
-    if issubclass(cls, model_lib.AnnealedVAE):
-        names.discard("beta")  # AnnealedVAE weighs the KL by gamma; it refuses beta
-    return names
+    return names | set(nets.options_for(architecture)) | set(SPECIAL)
 
 
 def resolve_search_space(model_name, overrides=None, *, latent_dim=None, learning_rate=1e-3,

@@ -19,7 +19,7 @@ class _OptionalTensorBoard:
         if not boards:
             return
         try:
-            import tensorboard.plugins.hparams.api  # noqa: F401
+            import tensorboard.plugins.hparams.api  # noqa: F401  (optional: is it installed?)
         except ImportError:
             for board in boards:
                 board.log_dir = self._get_tensorboard_dir(board.log_dir, trial.trial_id, execution)

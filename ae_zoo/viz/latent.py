@@ -3,8 +3,8 @@ scatters of the codes and the per-dimension ranges of codes.
 
 Like :mod:`ae_zoo.viz.figures`, every function returns a
 ``matplotlib.figure.Figure`` built without pyplot and, given ``path=``, also
-saves it as a PNG (atomically). Models are any ae_zoo model; a
-ConditionalVAE needs ``labels=`` wherever it encodes or decodes.
+saves it as a PNG (atomically). Models are any ae_zoo model, in memory or exported; a
+conditional model needs ``labels=`` wherever it encodes or decodes.
 
 Example:
     >>> samples_grid(vae, n=64, seed=0, path="samples.png")
@@ -15,8 +15,10 @@ Example:
 
 import numpy as np
 import tensorflow as tf
+from matplotlib import colormaps
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
+from scipy.stats import norm
 
 from ae_zoo.evaluation import latent as _latent
 from ae_zoo.models.vae import prior_draws
@@ -42,36 +44,38 @@ def _tick_label(value):
 # ----------------------------------------------------------------------- samples
 def samples_grid(model, n=64, seed=0, latent_samples=None, labels=None, ncols=None, title=None,
                  cell_size=0.8, path=None):
-    """Images decoded from z ~ N(0, I), ``ncols`` (default ~sqrt(n)) per row.
+    """``n`` decoded draws, ``ncols`` (default ~sqrt(n)) per row.
 
-    Draw i comes from the stateless seed ``seed + i``
-    (:func:`ae_zoo.models.vae.prior_draws`), so for the VAE family the images
-    equal ``model.sample(n, seed)``. A plain autoencoder decodes the same
-    draws: it has no prior, which is what the AE-versus-VAE comparison
-    shows. ``latent_samples`` (n, latent_dim) decodes your own codes instead.
-    A ConditionalVAE decodes draw i under ``labels[i]`` (default: i mod
-    num_classes, one class per column).
+    A generative model draws from its own prior: the images are ``model.sample(n,
+    seed=seed)`` (draw i from the stateless seed ``seed + i``). A model without a prior
+    decodes the draws z_i ~ N(0, I) a VAE would (:func:`ae_zoo.models.vae.prior_draws`):
+    what the AE-versus-VAE comparison shows. ``latent_samples`` (n, latent_dim) decodes
+    your own codes instead. A conditional model decodes draw i under ``labels[i]``
+    (default: i mod num_classes, one class per column).
     """
     _latent._check_model(model)
-    if latent_samples is None:
-        if int(n) < 1:
-            raise ValueError(f"`n` must be a positive integer, got {n!r}.")
-        n = int(n)
-        if seed is None:
-            seed = int(np.random.randint(0, 2**31 - 1 - n))
-        z = prior_draws(tf.range(n, dtype=tf.int64) + int(seed), model.latent_dim).numpy()
-        source = f"z ~ N(0, I), seed {seed}"
-    else:
-        z = np.asarray(latent_samples, dtype="float32")
-        n = len(z)
-        source = "given latent codes"
+    if latent_samples is not None:
+        latent_samples = np.asarray(latent_samples, dtype="float32")
+        n = len(latent_samples)
+    elif isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"`n` must be a positive integer, got {n!r}.")
+    n = int(n)
+    if seed is None:
+        seed = int(np.random.randint(0, 2**31 - 1 - n))
     col_titles = None
-    if _latent.is_conditional(model) and labels is None:
+    if model.conditional and labels is None:
         labels = np.arange(n) % model.num_classes
         ncols = ncols or model.num_classes
         if int(ncols) == model.num_classes:
             col_titles = [f"y={c}" for c in range(model.num_classes)]
-    images = _latent.decode_codes(model, z, labels)
+    if latent_samples is not None:
+        images, source = _latent.decode_codes(model, latent_samples, labels), "given latent codes"
+    elif model.generative:
+        images = np.asarray(model.sample(n, labels=labels, seed=int(seed)))
+        source = f"draws from its prior, seed {seed}"
+    else:
+        z = prior_draws(tf.range(n, dtype=tf.int64) + int(seed), model.latent_dim).numpy()
+        images, source = _latent.decode_codes(model, z, labels), f"z ~ N(0, I), seed {seed}"
     ncols = int(ncols or int(np.ceil(np.sqrt(n))))
     rows = [images[i:i + ncols] for i in range(0, n, ncols)]
     if title is None:
@@ -111,8 +115,8 @@ def traversal_figure(model, x, dims=None, values=None, labels=None, title=None, 
     """Traversal grid of one image: row j varies z_j over ``values``, the others held.
 
     Rows: the latent dimensions ``dims`` (all when None), labelled "z_j";
-    columns: ``values`` (default linspace(-3, 3, 9) for the VAE family; an
-    autoencoder needs them given). See
+    columns: ``values`` (default linspace(-3, 3, 9) under the prior N(0, I); other
+    models need them given). See
     :func:`ae_zoo.evaluation.traversal_grid_images`.
     """
     dims = list(range(model.latent_dim)) if dims is None else [int(d) for d in np.atleast_1d(dims)]
@@ -130,12 +134,10 @@ def manifold_values(model, dims=(0, 1), grid=15, value_range=None, x=None, quant
     """The grid values (2, grid) of :func:`manifold_figure` for z_dims[0] and z_dims[1].
 
     ``value_range`` (lo, hi), or one (lo, hi) per dimension: linspace over it.
-    Otherwise, for the VAE family, the prior's quantiles
+    Otherwise, under the prior N(0, I), the prior's quantiles
     norm.ppf(linspace(0.05, 0.95, grid)); for other models the 1st-99th
     percentile range of the codes of ``x`` in each dimension.
     """
-    from scipy.stats import norm
-
     if int(grid) != grid or int(grid) < 2:
         raise ValueError(f"`grid` must be an integer >= 2, got {grid!r}.")
     grid = int(grid)
@@ -146,7 +148,7 @@ def manifold_values(model, dims=(0, 1), grid=15, value_range=None, x=None, quant
         if bounds.shape != (2, 2) or not np.all(np.isfinite(bounds)):
             raise ValueError(f"`value_range` must be (lo, hi) or ((lo0, hi0), (lo1, hi1)), got {value_range!r}.")
         return np.stack([np.linspace(lo, hi, grid) for lo, hi in bounds])
-    if _latent.is_variational(model):
+    if model.prior_type == "standard_normal":
         q0, q1 = quantiles
         if not 0.0 < q0 < q1 < 1.0:
             raise ValueError(f"`quantiles` must satisfy 0 < q0 < q1 < 1, got {quantiles!r}.")
@@ -154,7 +156,7 @@ def manifold_values(model, dims=(0, 1), grid=15, value_range=None, x=None, quant
         return np.stack([values, values])
     if x is None:
         raise ValueError(
-            f"{type(model).__name__} has no prior: give `value_range=` (e.g. "
+            f"{_name(model)} has no N(0, I) prior: give `value_range=` (e.g. "
             "latent_stats(model, x)['percentile_range']) or `x=` to use the observed code range."
         )
     codes = _latent.latent_codes(model, x)[:, list(dims)]
@@ -169,9 +171,9 @@ def manifold_figure(model, dims=(0, 1), grid=15, base_code=None, value_range=Non
     Decodes z = base_code (default 0) with z_dims[0] = u_j (columns, left to
     right) and z_dims[1] = v_i (rows, top to bottom, decreasing like a y axis)
     into one mosaic. The grid values come from :func:`manifold_values`: the
-    prior's quantiles for the VAE family, the observed range for an
-    autoencoder (``value_range=`` or ``x=``, whose codes give the 1st-99th
-    percentiles). ConditionalVAE: ``labels`` is the one class id to decode under.
+    prior's quantiles under the prior N(0, I), the observed range otherwise
+    (``value_range=`` or ``x=``, whose codes give the 1st-99th percentiles). A
+    conditional model: ``labels`` is the one class id to decode under.
     """
     _latent._check_model(model)
     if model.latent_dim < 2:
@@ -182,9 +184,9 @@ def manifold_figure(model, dims=(0, 1), grid=15, base_code=None, value_range=Non
     if d0 == d1:
         raise ValueError(f"`dims` must be two different dimensions, got {dims!r}.")
     decode_label = None
-    if _latent.is_conditional(model):
+    if model.conditional:
         if labels is None:
-            raise ValueError("This model is a ConditionalVAE: pass `labels=` (the class id to decode under).")
+            raise ValueError(f"{_name(model)} is conditional: pass `labels=` (the class id to decode under).")
         decode_label = np.asarray(labels).reshape(-1)[:1]
     values = manifold_values(model, (d0, d1), grid, value_range, x, quantiles)
     grid = values.shape[1]
@@ -213,7 +215,7 @@ def manifold_figure(model, dims=(0, 1), grid=15, base_code=None, value_range=Non
     if title is None:
         if value_range is not None:
             source = "given range"
-        elif _latent.is_variational(model):
+        elif model.prior_type == "standard_normal":
             source = f"prior quantiles {quantiles[0]:g}-{quantiles[1]:g}"
         else:
             source = "observed 1st-99th percentiles"
@@ -245,13 +247,13 @@ def project_codes(codes, method="auto", random_state=0, perplexity=30.0, tsne_op
     if method == "first2":
         return codes[:, :2], method, ("z_0", "z_1")
     if method == "pca":
-        from sklearn.decomposition import PCA
+        from sklearn.decomposition import PCA  # scikit-learn loads on first use (~1.5 s)
 
         pca = PCA(n_components=2, random_state=random_state)
         points = pca.fit_transform(codes)
         ratio = pca.explained_variance_ratio_
         return points, method, (f"PC 1 ({ratio[0]:.0%} of variance)", f"PC 2 ({ratio[1]:.0%} of variance)")
-    from sklearn.manifold import TSNE
+    from sklearn.manifold import TSNE  # scikit-learn loads on first use (~1.5 s)
 
     if len(codes) < 5:
         raise ValueError(f"t-SNE needs at least 5 points, got {len(codes)}.")
@@ -269,10 +271,10 @@ def latent_scatter(model, x, labels=None, method="auto", class_names=None, rando
     ``"first2"``), else a PCA (``auto``/``"pca"``) or t-SNE (``"tsne"``)
     projection from scikit-learn (:func:`project_codes`). Integer labels
     (at most 20 classes) get one colour each and a colorbar with the class
-    names; other labels a continuous colorbar. A ConditionalVAE also encodes
+    names; other labels a continuous colorbar. A conditional model also encodes
     under ``labels``.
     """
-    cond_labels = labels if _latent.is_conditional(model) else None
+    cond_labels = labels if model.conditional else None
     codes = _latent.latent_codes(model, x, cond_labels, batch_size)
     points, used, (xlabel, ylabel) = project_codes(codes, method, random_state, perplexity, tsne_options)
     fig = Figure(figsize=(6.4, 5.2), layout="constrained")
@@ -288,8 +290,6 @@ def latent_scatter(model, x, labels=None, method="auto", class_names=None, rando
         discrete = np.all(np.mod(labels, 1) == 0) and len(classes) <= 20
         if discrete:
             base = "tab10" if len(classes) <= 10 else "tab20"
-            from matplotlib import colormaps
-
             cmap = ListedColormap(colormaps[base].colors[:len(classes)])
             index = np.searchsorted(classes, labels)
             norm = BoundaryNorm(np.arange(len(classes) + 1) - 0.5, len(classes))

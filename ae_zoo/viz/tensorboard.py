@@ -70,14 +70,11 @@ def render_figure(name, model, x, labels=None, seed=0, num_images=8):
     ``scatter``: the codes of x coloured by ``labels``.
     """
     x = np.asarray(x, dtype="float32")
-    conditional = _latent.is_conditional(model)
+    conditional = model.conditional
     lab = None if labels is None else np.asarray(labels).reshape(-1)
     n = min(int(num_images), len(x))
     if name == "reconstructions":
-        if conditional:
-            recon = model.reconstruct(x[:n], lab[:n])
-        else:
-            recon = model.reconstruct(x[:n])
+        recon = model.reconstruct(x[:n], labels=lab[:n] if conditional else None)
         return reconstruction_grid(x[:n], np.asarray(recon), n=n, title=f"{_figs._name(model)}: reconstructions")
     if name == "samples":
         return _figs.samples_grid(model, n=2 * int(num_images), seed=seed,
@@ -91,12 +88,13 @@ def render_figure(name, model, x, labels=None, seed=0, num_images=8):
     cond = lab[:1] if conditional else None
     if name == "traversals":
         values = None
-        if not _latent.is_variational(model):
-            lo, hi = _latent.latent_stats(model, x)["percentile_range"]
+        if model.prior_type != "standard_normal":
+            lo, hi = _latent.latent_stats(model, x, labels=lab if conditional else None)["percentile_range"]
             values = np.linspace(lo, hi, 9)
         return _figs.traversal_figure(model, x[0], values=values, labels=cond)
     if name == "manifold":
-        return _figs.manifold_figure(model, grid=10, x=None if _latent.is_variational(model) else x,
+        return _figs.manifold_figure(model, grid=10,
+                                     x=None if model.prior_type == "standard_normal" else x,
                                      labels=cond, size=5.0)
     if name == "scatter":
         return _figs.latent_scatter(model, x, lab)
@@ -166,7 +164,7 @@ class FigureLogger(keras.callbacks.Callback):
         shape = getattr(self.model, "example_shape", None)
         if shape and tuple(self.x.shape[1:]) != tuple(shape):
             raise ValueError(f"FigureLogger's `x` has image shape {self.x.shape[1:]}, but the model takes {shape}.")
-        if _latent.is_conditional(self.model) and self.labels is None:
+        if self.model.conditional and self.labels is None:
             raise ValueError("FigureLogger for a ConditionalVAE needs `labels=` (the class ids of x).")
         self._writer = tf.summary.create_file_writer(self.image_dir)
 

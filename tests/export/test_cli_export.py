@@ -8,6 +8,8 @@ import keras
 import numpy as np
 import pytest
 
+import ae_zoo
+
 from ae_zoo import cli
 from ae_zoo._io import save_model, write_json
 from ae_zoo.export import load_pretrained, serving_config_text
@@ -45,7 +47,8 @@ def test_export_writes_the_version_and_its_card(run_dir, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["1", "README.md", "card.json"]
 
     card = json.loads((out / "card.json").read_text())
-    assert card["name"] == "vae_tiny" and card["model"] == "vae" and card["family"] == "vae"
+    assert card["name"] == "vae_tiny" and card["model"] == "vae"
+    assert card["capabilities"] == ae_zoo.models.VAE.capabilities()
     assert card["recipe"] == "recipes/vae_tiny.yaml"
     assert card["command"] == RECIPE_RUN["command"]
     assert card["dataset"] == "digits" and card["split"]["test"] == "test"
@@ -81,7 +84,7 @@ def test_export_versions_and_errors(run_dir, tmp_path, capsys):
     assert cli.main(["export", str(run_dir), "--out", str(out), "--no-warmup"]) == 0
     assert sorted(p.name for p in out.iterdir() if p.name.isdigit()) == ["1", "2"]
     assert json.loads((out / "card.json").read_text())["version"] == 2
-    assert not (out / "2" / "assets.extra").exists()
+    assert not (out / "2" / "assets.extra" / "tf_serving_warmup_requests").exists()
     capsys.readouterr()
     assert cli.main(["export", str(run_dir), "--out", str(out), "--version", "2"]) == 2
     err = capsys.readouterr().err
@@ -101,7 +104,7 @@ def test_export_a_keras_file_and_an_old_style_run(exported, tmp_path):
     out = tmp_path / "zoo" / "cvae_tiny"
     assert cli.main(["export", str(path), "--out", str(out), "--recipe", "recipes/cvae_tiny.yaml"]) == 0
     card = json.loads((out / "card.json").read_text())
-    assert card["family"] == "conditional_vae" and card["num_classes"] == model.num_classes
+    assert card["capabilities"]["conditional"] and card["num_classes"] == model.num_classes
     assert card["recipe"] == "recipes/cvae_tiny.yaml" and card["command"] is None and card["metrics"] == {}
     assert "generate" in card["signatures"] and "sample" not in card["signatures"]
 

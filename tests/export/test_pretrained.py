@@ -45,7 +45,9 @@ def test_names_resolve_in_the_zoo_and_methods_match_the_model(zoo):
 
     ae = ae_zoo.load_pretrained("ae_tiny")
     assert type(ae).__name__ == "PretrainedModel"
-    assert not hasattr(ae, "sample") and not hasattr(ae, "generate")
+    assert not ae.generative and not ae.conditional and ae.posterior_type is None
+    with pytest.raises(TypeError, match="not generative"):
+        ae.sample(2, seed=0)
     assert ae.path == str(root / "ae_tiny" / "1") and ae.version == 1
     assert ae.card["name"] == "ae_tiny" and ae.card["class"] == "Autoencoder"
     assert sorted(ae.signatures) == ["decode", "encode", "reconstruct", "serving_default"]
@@ -55,7 +57,8 @@ def test_names_resolve_in_the_zoo_and_methods_match_the_model(zoo):
     np.testing.assert_allclose(ae.decode(b["z"]), models["ae"].decode(b["z"]), atol=ATOL)
 
     vae = load_pretrained("vae_tiny")
-    assert hasattr(vae, "sample") and not hasattr(vae, "generate")
+    assert vae.generative and not vae.conditional and vae.posterior_type == "gaussian"
+    assert vae.capabilities() == {**models["vae"].capabilities(), "has_likelihood": False}
     assert isinstance(vae.sample(3, seed=4), np.ndarray)
     np.testing.assert_allclose(vae.sample(3, seed=4), models["vae"].sample(3, seed=4), atol=ATOL)
     out = vae.encode(b["x"], return_all=True)
@@ -67,10 +70,9 @@ def test_names_resolve_in_the_zoo_and_methods_match_the_model(zoo):
     cm = models["cvae"]
     np.testing.assert_allclose(cvae.generate(b["label"], seed=2), cm.generate(b["label"], seed=2), atol=ATOL)
     np.testing.assert_allclose(cvae.sample(4, seed=2), cm.sample(4, seed=2), atol=ATOL)
-    np.testing.assert_allclose(cvae.reconstruct(b["x"], b["label"]), cm.reconstruct(b["x"], b["label"]),
-                               atol=ATOL)
-    np.testing.assert_allclose(cvae.encode(b["x"], b["label"]), cm.encode(b["x"], b["label"]), atol=ATOL)
-    np.testing.assert_allclose(cvae.decode(b["z"], b["label"]), cm.decode(b["z"], b["label"]), atol=ATOL)
+    for method, main in (("reconstruct", "x"), ("encode", "x"), ("decode", "z")):
+        np.testing.assert_allclose(getattr(cvae, method)(b[main], labels=b["label"]),
+                                   getattr(cm, method)(b[main], labels=b["label"]), atol=ATOL)
 
 
 def test_batching_single_examples_and_bad_inputs(zoo):
@@ -81,14 +83,29 @@ def test_batching_single_examples_and_bad_inputs(zoo):
     np.testing.assert_allclose(vae.reconstruct(x, batch_size=3), whole, atol=ATOL)
     assert vae.reconstruct(x[0]).shape == (1, *SHAPE)  # one example without a batch axis
     assert vae.reconstruct(x.astype("float64").tolist()).dtype == np.float32
-    assert vae.sample(0, seed=0).shape == (0, *SHAPE)
-    with pytest.raises(ValueError, match=r"shape \(batch, 8, 8, 1\)"):
-        vae.reconstruct(np.zeros((2, 9, 9, 1)))
+    with pytest.raises(ValueError, match="positive integer"):
+        vae.sample(0, seed=0)
+    with pytest.raises(ValueError, match=r"seed"):
+        vae.sample(2, seed=2**63)
+    with pytest.raises(ValueError, match=r"example shape \(9, 9, 1\)"):
+        vae.reconstruct(np.zeros((2, 9, 9, 1), "float32"))
+    # the wrapper checks its inputs as the in-memory model does, with the same messages
+    in_memory = models["vae"]
+    for bad in ((x * 255).astype("uint8"), np.full_like(x, np.nan)):
+        with pytest.raises((TypeError, ValueError)) as wrapped:
+            vae.reconstruct(bad)
+        with pytest.raises(type(wrapped.value)) as direct:
+            in_memory.reconstruct(bad)
+        assert str(wrapped.value) == str(direct.value)
     cvae = load_pretrained("cvae_tiny")
-    with pytest.raises(ValueError, match="different batch sizes"):
-        cvae.reconstruct(x, [0, 1])
-    with pytest.raises(TypeError, match="integers"):
+    with pytest.raises(ValueError, match="2 entries for 7 examples"):
+        cvae.reconstruct(x, labels=[0, 1])
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        cvae.generate([0, 3])
+    with pytest.raises(TypeError, match="integer"):
         cvae.generate([0.5, 1.0])
+    with pytest.raises(ValueError, match="not conditional"):
+        vae.encode(x, labels=[0] * 7)
 
 
 def test_paths_versions_and_the_highest_version(zoo, exported, tmp_path):
@@ -184,10 +201,10 @@ if SHIPPED:
         assert os.path.isfile(os.path.join(os.path.dirname(model.path), "README.md"))
         assert set(card["signatures"]) == set(model.signatures)
         test = ae_zoo.data.load(card["dataset"], card["split"]["test"], **(card.get("data_options") or {}))
-        recon = (model.reconstruct(test.x, test.y) if model.conditional else model.reconstruct(test.x))
+        recon = model.reconstruct(test.x, labels=test.y if model.conditional else None)
         mse = float(np.mean((recon - test.x) ** 2))
         assert mse == pytest.approx(card["metrics"]["test_reconstruction_mse"], rel=1e-3, abs=1e-5)
-        if card.get("family") in ("vae", "conditional_vae"):
+        if model.generative:
             assert "test_elbo" in card["metrics"] and "test_iwae_nll" in card["metrics"]
             if model.conditional:
                 assert model.generate([0, 1], seed=0).shape == (2, *model.example_shape)
@@ -210,7 +227,7 @@ else:
 def test_card_json_is_plain_json(zoo):
     root, _ = zoo
     card = json.loads((root / "cvae_tiny" / "card.json").read_text())
-    assert card["family"] == "conditional_vae" and card["num_classes"] == NUM_CLASSES
+    assert card["capabilities"]["conditional"] and card["num_classes"] == NUM_CLASSES
     assert card["signatures"]["generate"]["inputs"]["seed"] == {"dtype": "int64", "shape": [None]}
     readme = (root / "cvae_tiny" / "README.md").read_text()
     assert "`generate`" in readme and "TensorFlow" in readme

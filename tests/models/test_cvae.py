@@ -125,7 +125,7 @@ def test_fit_on_a_dataset_of_pairs(trained):
 def test_elbo_terms_match_numpy_given_the_label(trained, val_data):
     model, _ = trained
     x, y = val_data
-    terms = model.elbo_terms(tf.constant(x), training=False, condition=tf.constant(onehot(y)))
+    terms = model.elbo_terms(tf.constant(x), labels=tf.constant(y), training=False)
     mu, log_var = raw_posterior(model, x, y)
     np.testing.assert_allclose(np.asarray(terms["z_mean"]), mu, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(float(terms["kl"]), np_kl_per_dim(mu, log_var).sum(1).mean(), rtol=1e-5)
@@ -138,12 +138,12 @@ def test_kl_per_dim_and_encode_given_the_label(trained, val_data):
     model, _ = trained
     x, y = val_data
     mu, log_var = raw_posterior(model, x, y)
-    per_dim = model.kl_per_dim(x, y)
+    per_dim = model.kl_per_dim(x, labels=y)
     np.testing.assert_allclose(per_dim, np_kl_per_dim(mu, log_var).mean(0), rtol=1e-5)
-    kl = float(model.elbo_terms(tf.constant(x), condition=tf.constant(onehot(y)))["kl"])
+    kl = float(model.elbo_terms(tf.constant(x), labels=tf.constant(y))["kl"])
     np.testing.assert_allclose(per_dim.sum(), kl, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(model.encode(x, y)), mu, rtol=1e-5, atol=1e-6)
-    mean, scale = model.encode(x, y, return_distribution=True)
+    np.testing.assert_allclose(np.asarray(model.encode(x, labels=y)), mu, rtol=1e-5, atol=1e-6)
+    mean, scale = model.encode(x, labels=y, return_distribution=True)
     np.testing.assert_allclose(np.asarray(mean), mu, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(scale), np.exp(0.5 * log_var), rtol=1e-5)
     assert np.all(np.asarray(scale) > 0)
@@ -157,16 +157,16 @@ def test_encoder_and_decoder_see_the_label(trained, val_data):
     z = np.random.default_rng(0).normal(size=(6, L)).astype("float32")
     labels = np.array([0, 1, 1, 0, 1, 0])
     expected = 1 / (1 + np.exp(-decoder_logits(model, z, labels).astype(np.float64)))
-    np.testing.assert_allclose(np.asarray(model.decode(z, labels)), expected, rtol=1e-5, atol=1e-6)
-    under_0 = np.asarray(model.decode(z, np.zeros(6, int)))
-    under_1 = np.asarray(model.decode(z, np.ones(6, int)))
+    np.testing.assert_allclose(np.asarray(model.decode(z, labels=labels)), expected, rtol=1e-5, atol=1e-6)
+    under_0 = np.asarray(model.decode(z, labels=np.zeros(6, int)))
+    under_1 = np.asarray(model.decode(z, labels=np.ones(6, int)))
     assert np.all(np.abs(under_0 - under_1).reshape(6, -1).max(1) > 0.1)
-    enc_0 = np.asarray(model.encode(x[:6], np.zeros(6, int)))
-    enc_1 = np.asarray(model.encode(x[:6], np.ones(6, int)))
+    enc_0 = np.asarray(model.encode(x[:6], labels=np.zeros(6, int)))
+    enc_1 = np.asarray(model.encode(x[:6], labels=np.ones(6, int)))
     # The label changes the code (a tiny ReLU encoder may ignore it for the odd example
     # whose label path runs into dead units, so most rows, not all).
     assert np.mean(np.abs(enc_0 - enc_1).max(1) > 1e-3) >= 0.5
-    recon = np.asarray(model.reconstruct(x[:6], labels))
+    recon = np.asarray(model.reconstruct(x[:6], labels=labels))
     mu, _ = raw_posterior(model, x[:6], labels)
     np.testing.assert_allclose(recon, 1 / (1 + np.exp(-decoder_logits(model, mu, labels).astype(np.float64))),
                                rtol=1e-5, atol=1e-6)
@@ -181,7 +181,7 @@ def test_generate_shape_determinism_and_labels(trained):
     assert not np.allclose(images, np.asarray(model.generate(labels, seed=6)))
     for i, label in enumerate(labels):  # image i: z from seed + i, decoded under label i
         z = prior_draws([5 + i], L)
-        np.testing.assert_allclose(images[i], np.asarray(model.decode(z, [label]))[0], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(images[i], np.asarray(model.decode(z, labels=[label]))[0], rtol=1e-6, atol=1e-7)
     # same seed, other labels: the z are the same and the images differ
     flipped = np.asarray(model.generate([1 - l for l in labels], seed=5))
     assert np.all(np.abs(images - flipped).reshape(4, -1).max(1) > 0.1)
@@ -219,35 +219,35 @@ def test_log_likelihood_given_labels(trained, val_data):
     log_px, elbo = _references(model, x, y)
     reps = 100
     xt, yt = np.tile(x, (reps, 1, 1, 1)), np.tile(y, reps)
-    ll1 = model.log_likelihood(xt, yt, num_samples=1, batch_size=400).reshape(reps, 8)
+    ll1 = model.log_likelihood(xt, labels=yt, num_samples=1, batch_size=400).reshape(reps, 8)
     assert np.all(np.isfinite(ll1))
     diff = ll1 - elbo
     assert abs(diff.mean()) < 5 * diff.std() / np.sqrt(diff.size)  # K=1: the ELBO in expectation
-    ll50 = model.log_likelihood(xt[:400], yt[:400], num_samples=50, batch_size=400).reshape(50, 8)
+    ll50 = model.log_likelihood(xt[:400], labels=yt[:400], num_samples=50, batch_size=400).reshape(50, 8)
     err50 = ll50.std() / np.sqrt(ll50.size) + 1e-4
     assert ll50.mean() >= elbo.mean() - 3 * err50 and ll50.mean() <= log_px.mean() + 3 * err50
-    ll_k = model.log_likelihood(x, y, num_samples=1000)
+    ll_k = model.log_likelihood(x, labels=y, num_samples=1000)
     assert ll_k.shape == (8,)
     np.testing.assert_allclose(ll_k.mean(), log_px.mean(), atol=0.05)
     # the label carries information: the wrong one explains x worse
-    wrong = model.log_likelihood(x, 1 - y, num_samples=50)
+    wrong = model.log_likelihood(x, labels=1 - y, num_samples=50)
     assert np.all(wrong < ll_k - 1.0)
 
 
 def test_log_likelihood_shape_and_seed(trained, val_data):
     model, _ = trained
     x, y = val_data[0][:10], val_data[1][:10]
-    a = model.log_likelihood(x, y, num_samples=3, batch_size=4, seed=1)
+    a = model.log_likelihood(x, labels=y, num_samples=3, batch_size=4, seed=1)
     assert a.shape == (10,) and np.all(np.isfinite(a))
-    np.testing.assert_array_equal(a, model.log_likelihood(x, y, num_samples=3, batch_size=4, seed=1))
-    assert np.all(a != model.log_likelihood(x, y, num_samples=3, batch_size=4, seed=2))
+    np.testing.assert_array_equal(a, model.log_likelihood(x, labels=y, num_samples=3, batch_size=4, seed=1))
+    assert np.all(a != model.log_likelihood(x, labels=y, num_samples=3, batch_size=4, seed=2))
 
 
 # =================================================================== predict
 def test_predict_on_a_dataset_of_pairs(trained, val_data):
     model, _ = trained
     x, y = val_data
-    expected = np.asarray(model.reconstruct(x, y))
+    expected = np.asarray(model.reconstruct(x, labels=y))
     mu, _ = raw_posterior(model, x, y)
     np.testing.assert_allclose(expected, 1 / (1 + np.exp(-decoder_logits(model, mu, y).astype(np.float64))),
                                rtol=1e-5, atol=1e-6)
@@ -258,7 +258,7 @@ def test_predict_on_a_dataset_of_pairs(trained, val_data):
 def test_predict_on_a_tuple_of_arrays(trained, val_data):
     model, _ = trained
     x, y = val_data
-    np.testing.assert_allclose(model.predict((x, y), verbose=0), np.asarray(model.reconstruct(x, y)),
+    np.testing.assert_allclose(model.predict((x, y), verbose=0), np.asarray(model.reconstruct(x, labels=y)),
                                rtol=1e-5, atol=1e-6)
 
 
@@ -288,13 +288,13 @@ def test_architectures(arch, train_data):
     _check_terms(model.fit(x[:32], y[:32], epochs=1, batch_size=16, verbose=0).history)
     xs, ys = x[:6], y[:6]
     mu, log_var = raw_posterior(model, xs, ys)
-    terms = model.elbo_terms(tf.constant(xs), condition=tf.constant(onehot(ys)))
+    terms = model.elbo_terms(tf.constant(xs), labels=tf.constant(ys))
     np.testing.assert_allclose(float(terms["kl"]), np_kl_per_dim(mu, log_var).sum(1).mean(), rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(model.encode(xs, ys)), mu, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(model.encode(xs, labels=ys)), mu, rtol=1e-5, atol=1e-6)
     images = np.asarray(model.generate([0, 1], seed=0))
     assert images.shape == (2, *SHAPE)
     assert not np.allclose(images, np.asarray(model.generate([1, 0], seed=0)))
-    ll = model.log_likelihood(xs, ys, num_samples=4)
+    ll = model.log_likelihood(xs, labels=ys, num_samples=4)
     assert ll.shape == (6,) and np.all(np.isfinite(ll))
 
 
@@ -309,14 +309,14 @@ def test_keras_round_trip(trained, val_data, tmp_path):
     assert float(loaded.beta) == float(model.beta)
     np.testing.assert_array_equal(np.asarray(loaded.generate([0, 1, 1], seed=3)),
                                   np.asarray(model.generate([0, 1, 1], seed=3)))
-    pairs = zip(model.encode(x, y, return_distribution=True), loaded.encode(x, y, return_distribution=True))
+    pairs = zip(model.encode(x, labels=y, return_distribution=True), loaded.encode(x, labels=y, return_distribution=True))
     for a, b in pairs:
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     z = np.random.default_rng(0).normal(size=(4, L)).astype("float32")
-    np.testing.assert_array_equal(np.asarray(model.decode(z, [0, 1, 0, 1])),
-                                  np.asarray(loaded.decode(z, [0, 1, 0, 1])))
-    np.testing.assert_array_equal(model.log_likelihood(x, y, num_samples=5),
-                                  loaded.log_likelihood(x, y, num_samples=5))
+    np.testing.assert_array_equal(np.asarray(model.decode(z, labels=[0, 1, 0, 1])),
+                                  np.asarray(loaded.decode(z, labels=[0, 1, 0, 1])))
+    np.testing.assert_array_equal(model.log_likelihood(x, labels=y, num_samples=5),
+                                  loaded.log_likelihood(x, labels=y, num_samples=5))
 
 
 def test_keras_round_trip_keeps_beta_variable(tmp_path):
@@ -383,7 +383,7 @@ def test_missing_or_malformed_labels_raise(fresh, train_data):
         fresh.evaluate(x, verbose=0)
     with pytest.raises(ValueError, match="labels"):
         fresh.predict(x, verbose=0)
-    with pytest.raises(ValueError, match="length"):
+    with pytest.raises(ValueError, match="63 entries for 64 examples"):
         fresh.fit(x, y[:-1], epochs=1, verbose=0)
     with pytest.raises(TypeError, match="integer"):
         fresh.fit(x, y + 0.5, epochs=1, verbose=0)
@@ -397,11 +397,11 @@ def test_out_of_range_labels_raise_in_every_method(fresh, train_data, method):
     x, _ = train_data
     labels = np.array([0, 1, 2, 0])
     calls = {
-        "encode": lambda: fresh.encode(x[:4], labels),
-        "decode": lambda: fresh.decode(np.zeros((4, L), "float32"), labels),
-        "reconstruct": lambda: fresh.reconstruct(x[:4], labels),
-        "log_likelihood": lambda: fresh.log_likelihood(x[:4], labels, num_samples=2),
-        "kl_per_dim": lambda: fresh.kl_per_dim(x[:4], labels),
+        "encode": lambda: fresh.encode(x[:4], labels=labels),
+        "decode": lambda: fresh.decode(np.zeros((4, L), "float32"), labels=labels),
+        "reconstruct": lambda: fresh.reconstruct(x[:4], labels=labels),
+        "log_likelihood": lambda: fresh.log_likelihood(x[:4], labels=labels, num_samples=2),
+        "kl_per_dim": lambda: fresh.kl_per_dim(x[:4], labels=labels),
     }
     with pytest.raises(ValueError, match=OUT_OF_RANGE):
         calls[method]()

@@ -30,10 +30,10 @@ def test_corruption_is_fresh_per_call_and_reconstruct_is_clean(x_val, kind):
     model.predict(x_val, verbose=0)
     model.encode(x_val)
     assert seed_counter(model) == counter  # inference draws no noise
-    clean = model.compute_losses(x_val, training=False)
+    clean = model.objective(x_val, training=False)
     np.testing.assert_allclose(float(clean["loss"]), expected_losses(model, x_val)["loss"], rtol=1e-5)
-    noisy1 = float(model.compute_losses(x_val, training=True)["loss"])
-    noisy2 = float(model.compute_losses(x_val, training=True)["loss"])
+    noisy1 = float(model.objective(x_val, training=True)["loss"])
+    noisy2 = float(model.objective(x_val, training=True)["loss"])
     assert noisy1 != noisy2 and noisy1 != pytest.approx(float(clean["loss"]), rel=1e-6)
 
 
@@ -67,7 +67,7 @@ def test_training_loss_targets_the_clean_input(x_train):
     np.testing.assert_array_equal(np.asarray(model.corrupt(x_train)), zeros)
     _, logits0 = manual_pass(model, zeros)
     expected = np_bce_from_logits(x_train, logits0)
-    got = model.compute_losses(x_train, training=True)
+    got = model.objective(x_train, training=True)
     assert float(got["loss"]) == pytest.approx(expected, rel=1e-5)
     assert float(got["loss"]) != pytest.approx(np_bce_from_logits(zeros, logits0), rel=1e-3)
     # The same through fit's train_step: the first (only) batch's loss, before the update.
@@ -78,7 +78,7 @@ def test_training_loss_targets_the_clean_input(x_train):
 
 def test_zero_noise_training_loss_equals_clean_loss(x_val):
     model = make_model("denoising_ae", corruption="gaussian", noise_level=0.0)
-    train = float(model.compute_losses(x_val, training=True)["loss"])
+    train = float(model.objective(x_val, training=True)["loss"])
     assert train == pytest.approx(expected_losses(model, x_val)["loss"], rel=1e-5)
 
 

@@ -1,6 +1,5 @@
 """AnnealedVAE, beta-TCVAE, FactorVAE and DIP-VAE, each against an independent reference."""
 
-import json
 import os
 
 import keras
@@ -51,14 +50,14 @@ def x():
 
 @pytest.fixture(scope="module")
 def fitted(x):
-    """Each model fitted for 6 epochs of 4 steps, with XLA on and off: (model, history)."""
+    """Each model fitted for 6 epochs of 4 steps: (model, history). (That every model
+    trains, with XLA on and off, and round-trips: the shared battery.)"""
     out = {}
     for name, options in MODELS.items():
-        for jit in (True, False):
-            model = models.create(name, **TINY, **options)
-            model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=jit)
-            history = model.fit(x, epochs=6, batch_size=8, shuffle=False, verbose=0)
-            out[name, jit] = model, history.history
+        model = models.create(name, **TINY, **options)
+        model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
+        history = model.fit(x, epochs=6, batch_size=8, shuffle=False, verbose=0)
+        out[name] = model, history.history
     return out
 
 
@@ -118,7 +117,7 @@ def test_dip_models_use_their_kind_and_penalize_the_encoder_means(x, name, kind,
     model = models.create(name, lambda_od=2.0, **TINY)
     assert model.kind == kind and model.lambda_d == lambda_d and model.registry_name == name
     mean, scale = (np.asarray(a, "float64") for a in model.encode(x, return_distribution=True))
-    losses = model.compute_losses(tf.constant(x))
+    losses = model.objective(tf.constant(x))
     expected = _numpy_dip(mean, 2 * np.log(scale), kind, 2.0, lambda_d)
     np.testing.assert_allclose(float(losses["dip_penalty"]), expected, rtol=1e-4)
     assert DIPVAE(kind="ii").lambda_d == DIPVAE(kind="ii").lambda_od == 10.0
@@ -136,7 +135,7 @@ def test_annealed_capacity_follows_schedule_under_xla(x):
             logs["loss"], logs["reconstruction_loss"] + 3.0 * abs(logs["kl"] - logs["capacity"]), rtol=1e-5
         )
     assert int(model.optimizer.iterations) == 7
-    assert float(model.compute_losses(tf.constant(x))["capacity"]) == pytest.approx(c_max)
+    assert float(model.objective(tf.constant(x))["capacity"]) == pytest.approx(c_max)
 
 
 # ------------------------------------------------------------------- FactorVAE
@@ -197,18 +196,10 @@ def test_factor_vae_updates_each_network_with_its_own_optimizer(x):
     assert int(model.discriminator_optimizer.iterations) == 5  # 4 fit steps + 1
 
 
-# ------------------------------------------------------ every model, end to end
-@pytest.mark.parametrize("jit", [True, False], ids=["xla", "no_xla"])
-@pytest.mark.parametrize("name", list(MODELS))
-def test_training_lowers_the_loss(fitted, name, jit):
-    _, history = fitted[name, jit]
-    assert np.all(np.isfinite(history["loss"]))
-    assert history["loss"][-1] < history["loss"][0]
-
-
+# --------------------------------------------------- the loss of every model
 @pytest.mark.parametrize("name", list(MODELS))
 def test_evaluate_reports_every_term_and_the_loss_adds_up(fitted, x, name):
-    model, _ = fitted[name, False]
+    model, _ = fitted[name]
     r = model.evaluate(x, batch_size=len(x), verbose=0, return_dict=True)  # one batch
     assert set(r) == {"loss", "reconstruction_loss", "kl", "elbo"} | EXTRA_TERMS[name]
     assert r["elbo"] == pytest.approx(-(r["reconstruction_loss"] + r["kl"]), rel=1e-5)
@@ -223,26 +214,18 @@ def test_evaluate_reports_every_term_and_the_loss_adds_up(fitted, x, name):
     assert r["loss"] == pytest.approx(expected, rel=1e-5, abs=1e-4)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-def test_keras_round_trip(fitted, x, tmp_path, name):
-    model, _ = fitted[name, False]
-    path = os.path.join(tmp_path, f"{name}.keras")
+def test_factor_vae_round_trip_restores_the_discriminator_and_its_optimizer(fitted, x, tmp_path):
+    model, _ = fitted["factor_vae"]
+    path = os.path.join(tmp_path, "factor_vae.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
-    assert type(loaded) is type(model)
-    assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(model.get_config(), sort_keys=True)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    np.testing.assert_array_equal(loaded.encode(x), model.encode(x))
-    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables, strict=True):
+    z = model.encode(x)
+    np.testing.assert_array_equal(loaded.discriminator(z), model.discriminator(z))
+    assert int(loaded.discriminator_optimizer.iterations) == 24
+    for a, b in zip(model.discriminator_optimizer.variables,
+                    loaded.discriminator_optimizer.variables, strict=True):
         np.testing.assert_array_equal(np.array(a), np.array(b))
-    if name == "factor_vae":
-        z = model.encode(x)
-        np.testing.assert_array_equal(loaded.discriminator(z), model.discriminator(z))
-        assert int(loaded.discriminator_optimizer.iterations) == 24
-        for a, b in zip(model.discriminator_optimizer.variables,
-                        loaded.discriminator_optimizer.variables, strict=True):
-            np.testing.assert_array_equal(np.array(a), np.array(b))
-        loaded.fit(x, epochs=1, batch_size=16, verbose=0)  # recompiled, optimizers restored
+    loaded.fit(x, epochs=1, batch_size=16, verbose=0)  # recompiled, optimizers restored
 
 
 def _user_networks():

@@ -34,7 +34,7 @@ def test_l1_penalty_is_the_weighted_mean_absolute_code(x_val):
     np.testing.assert_allclose(np.asarray(model.encode(x_val)), code, atol=1e-6)
     assert code.min() < 0  # l1 codes are linear, not squashed
     assert float(model.sparsity_penalty(code)) == pytest.approx(np.mean(np.abs(code)), rel=1e-6)
-    losses = model.compute_losses(x_val)
+    losses = model.objective(x_val)
     expected = expected_losses(model, x_val)
     assert float(losses["sparsity_loss"]) == pytest.approx(0.7 * np.mean(np.abs(code)), rel=1e-5)
     for key in ("loss", "reconstruction_loss", "sparsity_loss"):
@@ -45,7 +45,7 @@ def test_kl_model_codes_are_sigmoids_and_loss_adds_the_weighted_kl(x_val):
     model = make_model("sparse_ae", sparsity="kl", sparsity_weight=2.0, target_sparsity=0.1)
     code = np.asarray(model.encode(x_val))
     assert code.min() > 0 and code.max() < 1
-    losses = model.compute_losses(x_val)
+    losses = model.objective(x_val)
     assert float(losses["sparsity_loss"]) == pytest.approx(2.0 * np_kl_sparsity(code, 0.1), rel=1e-5)
     assert float(losses["loss"]) == pytest.approx(
         float(losses["reconstruction_loss"]) + float(losses["sparsity_loss"]), rel=1e-6)
@@ -53,7 +53,7 @@ def test_kl_model_codes_are_sigmoids_and_loss_adds_the_weighted_kl(x_val):
 
 def test_zero_weight_means_no_penalty(x_val):
     model = make_model("sparse_ae", sparsity_weight=0.0)
-    losses = model.compute_losses(x_val)
+    losses = model.objective(x_val)
     assert float(losses["sparsity_loss"]) == 0.0
     assert float(losses["loss"]) == float(losses["reconstruction_loss"])
 

@@ -21,7 +21,7 @@ if mode == "mirrored":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from ae_zoo.training.runner import run  # noqa: E402
+from ae_zoo.experiments.train import run  # noqa: E402
 
 recipe = {
     "model": {"name": model_name, "latent_dim": 2, "options": {"hidden_units": [16]}},

@@ -175,7 +175,7 @@ def test_recipes_and_tuning_default_to_it():
     import keras_tuner
 
     from ae_zoo.training.recipes import validate
-    from ae_zoo.training.runner import make_optimizer
+    from ae_zoo.training.build import make_optimizer
     from ae_zoo.tuning import AutoencoderHyperModel
 
     recipe = validate({"model": {"name": "ae"}, "data": {"name": "digits"}})

@@ -9,7 +9,7 @@ import yaml
 
 from ae_zoo.training import recipes
 from ae_zoo.training.recipes import RecipeError
-from ae_zoo.training.runner import run
+from ae_zoo.experiments.train import run
 
 TINY = {
     "model": {"name": "ae", "latent_dim": 2, "options": {"hidden_units": [16]}},
@@ -107,7 +107,7 @@ class InterruptAfter(keras.callbacks.Callback):
 
 @pytest.mark.parametrize("model, xla, steps_per_execution", [
     ("ae", False, 1),
-    ("vae", True, 4),  # several steps in one XLA program (ae_zoo.models._fused)
+    ("vae", True, 4),  # several steps in one XLA program (ae_zoo.training.fused)
 ])
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, model, xla, steps_per_execution):
     base = tiny(**{"model.name": model, "training.epochs": 3, "training.jit_compile": xla,

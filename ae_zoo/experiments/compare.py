@@ -8,12 +8,12 @@ options, latent_dim and epochs imposed on both), or reuses finished run director
 * ``report.md``: the side-by-side report with the figures;
 * ``compare.json``: per model the code statistics on the test split (overall value
   range, 1st-99th percentiles, std of all values, per-dimension min/max/mean/std,
-  share of values within +-3, active units, KL per dimension for the VAE family), the
+  share of values within +-3, active units, KL per dimension for a Gaussian posterior), the
   reconstruction MSE, and how far the decoded N(0, I) draws are from real images
   (per-pixel MSE to the nearest test image);
 * ``latent_ranges.png`` (both models on one value axis) and per model
-  ``samples_<m>.png`` (the same N(0, I) draws decoded by each), ``interpolations_<m>.png``,
-  ``traversals_<m>.png`` (VAE family over +-3 prior sd; an autoencoder over its own
+  ``samples_<m>.png`` (draws from each model's prior; N(0, I) for one without), ``interpolations_<m>.png``,
+  ``traversals_<m>.png`` (a N(0, I) prior over +-3 prior sd; an autoencoder over its own
   1st-99th percentiles), ``latent_scatter_<m>.png`` and ``reconstructions_<m>.png``.
 
 The classic observation it shows: a VAE's codes stay within a few units of zero (the
@@ -26,11 +26,18 @@ import json
 import os
 import time
 
+import keras
 import numpy as np
 
-from ae_zoo._io import read_json, write_json, write_text
+from ae_zoo import models, nets, viz
+from ae_zoo._io import read_json, to_jsonable, write_json, write_text
 from ae_zoo.evaluation import latent as _latent
-from ae_zoo.evaluation import report as _report
+from ae_zoo.experiments.common import check_dataset, load_evaluand, load_split, recipe_mismatch
+from ae_zoo.experiments.figures import make_figures
+from ae_zoo.experiments.train import recipe_for, run
+from ae_zoo.export.card import load_run
+from ae_zoo.models.vae import prior_draws
+from ae_zoo.training import recipes as recipe_lib
 
 _COMPARE_FIGURES = ("reconstructions", "samples", "interpolations", "traversals",
                     "latent_scatter")
@@ -38,8 +45,6 @@ _MATCHED_KEYS = ("name", "latent_dim", "architecture")
 
 
 def _network_options(options):
-    from ae_zoo import nets
-
     return {k: v for k, v in (options or {}).items() if k in nets.NETWORK_OPTIONS}
 
 
@@ -53,10 +58,6 @@ def matched_recipes(model_a, model_b, dataset="mnist5k", *, epochs=None, latent_
     runs go to ``out/<model>/``. ``overrides``: ``"key=value"`` strings or ``(path,
     value)`` pairs applied to both recipes.
     """
-    from ae_zoo import models
-    from ae_zoo.training import recipes as recipe_lib
-    from ae_zoo.training.runner import recipe_for
-
     raws = [copy.deepcopy(recipe_for(name, dataset)) for name in (model_a, model_b)]
     for name, raw in zip((model_a, model_b), raws):
         models.get(name)  # a clear error for an unknown name
@@ -96,7 +97,7 @@ def _run_matches(run_dir, recipe):
     old = info.get("recipe") or {}
     keys = [("model", k) for k in _MATCHED_KEYS] + [("data", "name"), ("training", "epochs"),
                                                      ("training", "steps")]
-    mismatch = _report.recipe_mismatch(old, recipe, keys)
+    mismatch = recipe_mismatch(old, recipe, keys)
     if mismatch:
         return f"it was trained with {mismatch}"
     was = _network_options((old.get("model") or {}).get("options"))
@@ -141,6 +142,27 @@ def code_statistics(codes, stats=None):
     }
 
 
+def _prior_samples(model, num, seed):
+    """A generative model's own draws; a model without a prior decodes the same N(0, I)
+    draws z_i (seed + i) a VAE would."""
+    if model.generative:
+        return np.asarray(model.sample(num, seed=seed))
+    z = prior_draws(np.arange(num, dtype=np.int64) + seed, model.latent_dim).numpy()
+    labels = np.arange(num) % model.num_classes if model.conditional else None
+    return _latent.decode_codes(model, z, labels)
+
+
+def describe(capabilities):
+    """A model's declared capabilities in a few words, for the report."""
+    words = ["conditional"] if capabilities.get("conditional") else []
+    words.append("generative" if capabilities.get("generative") else "no prior")
+    if capabilities.get("posterior_type"):
+        words.append(f"{capabilities['posterior_type']} posterior")
+    if capabilities.get("prior_type"):
+        words.append(f"{capabilities['prior_type'].replace('_', ' ')} prior")
+    return ", ".join(words)
+
+
 def _run_label(run):
     """The registered model name recorded in a run's run.json, or None."""
     folder = run if os.path.isdir(run) else os.path.dirname(run)
@@ -150,11 +172,8 @@ def _run_label(run):
 
 def _obtain(label, recipe, run_dir, log, verbose, command):
     """``(model, run_dir, how, data info)``: load a finished run or train the recipe."""
-    from ae_zoo.export.card import load_run
-    from ae_zoo.training.runner import run
-
     if recipe is None:  # a given run directory
-        model, info = _report.load_evaluand(run_dir)
+        model, info = load_evaluand(run_dir)
         log(f"{label}: loaded {run_dir}")
         return model, run_dir, "loaded", info
     info = {"dataset": recipe["data"]["name"], "data_options": recipe["data"]["options"],
@@ -195,11 +214,6 @@ def compare_models(model_a="ae", model_b="vae", dataset=None, *, epochs=None, la
         overrides: recipe overrides for both (``"training.batch_size=64"``).
         log: a callable taking progress lines (e.g. ``print``), or None.
     """
-    import keras
-
-    from ae_zoo import viz
-    from ae_zoo.models.vae import prior_draws
-
     say = log or (lambda *_: None)
     if runs is not None:
         runs = [os.fspath(r) for r in runs]
@@ -237,32 +251,26 @@ def compare_models(model_a="ae", model_b="vae", dataset=None, *, epochs=None, la
     name = dataset or loaded[0][4]["dataset"] or "mnist5k"
     info0 = loaded[0][4]
     options = dict(info0.get("data_options") or {}) if name == info0.get("dataset") else {}
-    data = _report.load_split(name, split, info0.get("data_dir") if name == info0.get("dataset")
-                              else None, **options)
+    data = load_split(name, split, info0.get("data_dir") if name == info0.get("dataset")
+                      else None, **options)
     for label, model, *_ in loaded:
-        _report.check_dataset_shape(model, data)
-        if _report.family_of(model) == "conditional_vae" and data.y is None:
-            raise ValueError(f"{label} is a conditional VAE; dataset {name!r} has no labels")
+        check_dataset(model, data)
 
     say(f"Comparing {names[0]} and {names[1]} on {name}/{split} ({len(data)} examples) -> {out}/")
     stats_by_model, entries, files = {}, {}, {}
     for label, model, run_dir, how, _ in loaded:
         keras.utils.set_random_seed(int(seed))
-        family = _report.family_of(model)
-        labels = data.y if family == "conditional_vae" else None
+        labels = data.y if model.conditional else None
         stats, codes = _latent.latent_stats(model, data.x, labels=labels, return_codes=True)
         stats_by_model[label] = stats
-        recon = _report.reconstruct_in_batches(model, data.x, labels)
-        z = prior_draws(np.arange(int(num_samples), dtype=np.int64) + int(seed),
-                        model.latent_dim).numpy()
-        draw_labels = None if labels is None else np.arange(len(z)) % model.num_classes
-        draws = _latent.decode_codes(model, z, draw_labels)
+        recon = model.reconstruct(data.x, labels=labels, batch_size=256)
+        draws = _prior_samples(model, int(num_samples), int(seed))
         run_info = read_json(os.path.join(run_dir, "run.json")) or {}  # None for a .keras file
         metrics = read_json(os.path.join(run_dir, "metrics.json")) or {}
         recipe = run_info.get("recipe") or {}
         entries[label] = {
             "model": getattr(model, "registry_name", None) or type(model).__name__,
-            "family": family,
+            "capabilities": model.capabilities(),
             "run_dir": run_dir,
             "obtained": how,
             "architecture": getattr(model, "architecture", None),
@@ -280,8 +288,8 @@ def compare_models(model_a="ae", model_b="vae", dataset=None, *, epochs=None, la
                               if k not in _network_options(recipe["model"]["options"])},
         }
         kinds = _COMPARE_FIGURES + (("manifold",) if model.latent_dim == 2 else ())
-        files[label], _ = _report.make_figures(
-            model, data, out, stats, family, seed=int(seed), suffix=f"_{label}",
+        files[label], _ = make_figures(
+            model, data, out, stats, seed=int(seed), suffix=f"_{label}",
             figures=kinds if figures else (), autoencoder_samples=True)
         say(f"  {label}: codes in [{entries[label]['codes']['value_range'][0]:.2f}, "
             f"{entries[label]['codes']['value_range'][1]:.2f}], std {entries[label]['codes']['std']:.2f}; "
@@ -303,7 +311,7 @@ def compare_models(model_a="ae", model_b="vae", dataset=None, *, epochs=None, la
                                    e["latent_dim"]) for e in entries.values()}) == 1,
         "summary": summary_sentences(names, entries),
     }
-    result = _report.to_jsonable(result)
+    result = to_jsonable(result)
     write_json(os.path.join(out, "compare.json"), result)
     write_text(os.path.join(out, "report.md"), report_markdown(result, files))
     result["out"] = out
@@ -347,7 +355,8 @@ def report_markdown(result, figures):
         e = entries[n]
         net = ", ".join(f"{k} {v}" for k, v in e["network_options"].items()) or "default widths"
         trained = {"trained": "trained here", "reused": "reused run", "loaded": "given run"}[e["obtained"]]
-        what = e["family"] if e["model"] == n else f"`{e['model']}`, {e['family']}"
+        kind = describe(e["capabilities"])
+        what = kind if e["model"] == n else f"`{e['model']}`, {kind}"
         setup.append(f"- **{n}** ({what}): {e['architecture']} networks "
                      f"({net}), latent_dim {e['latent_dim']}, {e['epochs']} epochs"
                      f"{'' if e['steps'] is None else ' / ' + str(e['steps']) + ' steps'}; "
@@ -355,7 +364,7 @@ def report_markdown(result, figures):
     lines += setup
     if not result["same_architecture"]:
         lines += ["", "**Note:** the two models do not share the same networks and latent size."]
-    lines += ["", f"Codes are the encoder outputs (the posterior mean for the VAE family) of the "
+    lines += ["", f"Codes are the encoder outputs (the posterior mean for a Gaussian posterior) of the "
                   f"{data['num_examples']} {data['split']} images.", "", "## Findings", ""]
     lines += [f"- {s}" for s in result["summary"]]
     lines += ["", "## Latent value ranges", "",
@@ -384,16 +393,16 @@ def report_markdown(result, figures):
         return block
 
     lines += side_by_side(
-        "Decoded draws from N(0, I)", "samples",
-        f"The same {entries[names[0]]['prior_samples']['num']} draws z ~ N(0, I) (seeds "
-        f"{result['seed']}...) decoded by each model. A VAE is trained so that N(0, I) covers "
-        "its codes; an autoencoder has no prior, and where its codes do not live it decodes "
-        "garbage.")
+        "Decoded draws from the prior", "samples",
+        f"{entries[names[0]]['prior_samples']['num']} draws (seeds {result['seed']}...) decoded "
+        "by each model: a generative model's from its prior, a model without one decodes the "
+        "draws z ~ N(0, I) a VAE would. A VAE is trained so that N(0, I) covers its codes; an "
+        "autoencoder has no prior, and where its codes do not live it decodes garbage.")
     lines += side_by_side("Interpolations", "interpolations",
                           "Linear paths between the codes of pairs of test images.")
     lines += side_by_side("Traversals", "traversals",
-                          "One image's code with one dimension varied at a time (rows): the VAE "
-                          "family over +-3 prior standard deviations, an autoencoder over its "
+                          "One image's code with one dimension varied at a time (rows): a model "
+                          "with the prior N(0, I) over +-3 prior standard deviations, others over "
                           "codes' 1st-99th percentiles.")
     lines += side_by_side("Latent scatter", "latent_scatter",
                           "The codes of the test images (PCA when latent_dim > 2), coloured by "

@@ -19,9 +19,11 @@ On the 2-core CPU of ``benchmarks/throughput.py`` the dense VAE trains about 5% 
 through the single call than through eager pulls, and both are faster than Keras' loop;
 the weights are the same as Keras' loop gives.
 
-Used by :meth:`ae_zoo.models.Autoencoder.make_train_function` when the train step is
-XLA-compiled, ``steps_per_execution > 1``, no tf.distribute strategy is set, and the model's
-``train_step`` returns its trackers' results (``train_step.returns_tracker_results``).
+Used by :class:`ae_zoo.training.FastEngine` for every model whose train step is
+XLA-compiled, with ``steps_per_execution > 1`` and no tf.distribute strategy. The model
+contract makes it safe: ``train_step`` returns its trackers' results
+(:meth:`ae_zoo.models.Autoencoder.track`), so the logs of a fused execution are the
+trackers' results after its last step, as Keras' loop would report them.
 """
 
 import tensorflow as tf
@@ -50,7 +52,7 @@ def fused_train_function(model, fallback):
             return i + 1
 
         tf.while_loop(lambda i: i < count, body, [tf.constant(0)])
-        return {name: tracker.result() for name, tracker in model._trackers.items()}
+        return model.tracker_results()
 
     @tf.function(autograph=False)
     def run_execution(iterator):

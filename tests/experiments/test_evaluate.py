@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from ae_zoo import cli, data, models
-from ae_zoo.evaluation import compute_all, evaluate_run
-from ae_zoo.evaluation.report import resolve_metrics
+from ae_zoo.evaluation import compute_all, resolve_metrics
+from ae_zoo.experiments import evaluate_run
+from ae_zoo.experiments.train import run
 from ae_zoo.export import export_saved_model
 from ae_zoo.training import recipes
-from ae_zoo.training.runner import run
 
-from tests.evaluation._tiny import PNG, TINY_METRICS
+from tests.experiments._tiny import PNG, TINY_METRICS
 
 
 def tiny_run(name, out, **model):
@@ -61,7 +61,8 @@ def test_writes_evaluation_json_and_figures(vae_run, vae_eval):
         assert (out / name).read_bytes()[:8] == PNG
     assert vae_eval["dataset"] == {"name": "digits", "split": "test", "options": {},
                                    "num_examples": 360, "has_labels": True, "has_factors": False}
-    assert vae_eval["source"]["family"] == "vae" and vae_eval["source"]["kind"] == "run"
+    assert vae_eval["source"]["capabilities"] == models.VAE.capabilities()
+    assert vae_eval["source"]["kind"] == "run"
     assert vae_eval["disentanglement"] is None and "disentanglement" in vae_eval["unavailable"]
 
 
@@ -100,7 +101,7 @@ def test_vae_likelihood(vae_eval, vae_model, test_split):
 def test_autoencoder_run(tmp_path, test_split):
     out = tiny_run("ae", tmp_path / "ae")
     result = evaluate_run(out, out=tmp_path / "ev", figures=True)
-    assert result["likelihood"] is None and result["source"]["family"] == "autoencoder"
+    assert result["likelihood"] is None and not result["source"]["capabilities"]["generative"]
     assert "samples" not in result["figures"] and "samples" in " ".join(result["unavailable"])
     model = keras.models.load_model(out / "model.keras", compile=False)
     codes = np.asarray(model.encode(test_split.x), np.float64)
@@ -115,7 +116,8 @@ def test_saved_model(vae_run, vae_eval, vae_model, tmp_path):
     with pytest.raises(ValueError, match="--dataset"):  # no card: nothing records the data
         evaluate_run(path, out=tmp_path / "none")
     result = evaluate_run(path, dataset="digits", out=tmp_path / "ev")
-    assert result["source"]["kind"] == "saved_model" and result["source"]["family"] == "vae"
+    assert result["source"]["kind"] == "saved_model"
+    assert result["source"]["capabilities"] == {**models.VAE.capabilities(), "has_likelihood": False}
     assert result["reconstruction"]["mse"] == pytest.approx(vae_eval["reconstruction"]["mse"],
                                                             rel=1e-5)
     for key in ("min", "max", "mean", "std", "kl_per_dim"):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ae_zoo import cli, data
-from ae_zoo.evaluation import compare_models, matched_recipes
-from ae_zoo.evaluation.compare import _nearest_mse
+from ae_zoo.experiments import compare_models, matched_recipes
+from ae_zoo.experiments.compare import _nearest_mse
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TINY = ["model.options.hidden_units=[16]", "training.jit_compile=false",

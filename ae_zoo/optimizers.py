@@ -1,4 +1,8 @@
-"""Adam whose per-variable update is TensorFlow's fused kernel.
+"""The default optimizer of every ae_zoo model: Adam whose per-variable update is
+TensorFlow's fused kernel.
+
+It sits below ``ae_zoo.models`` (whose ``compile()`` defaults to it), so models import it
+without reaching into ``ae_zoo.training``; ``ae_zoo.training.FusedAdam`` is the same class.
 
 ``keras.optimizers.Adam`` writes its update as ~12 elementwise operations per variable
 (two moment updates, the bias-corrected step, three variable assignments), each a

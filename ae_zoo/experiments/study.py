@@ -31,16 +31,26 @@ settings, about 6 minutes); the default 7 models x 3 seeds took 40 minutes.
 """
 
 import csv
+import gc
 import io
 import json
 import math
 import os
 import time
 
+import keras
 import numpy as np
+import yaml
+from matplotlib.figure import Figure
+from scipy.stats import f as f_dist
 
-from ae_zoo._io import read_json, write_json, write_text
-from ae_zoo.evaluation import report as _report
+from ae_zoo._io import read_json, to_jsonable, write_json, write_text
+from ae_zoo.evaluation import scoring
+from ae_zoo.experiments.common import load_split, recipe_mismatch
+from ae_zoo.experiments.train import run
+from ae_zoo.export.card import load_run
+from ae_zoo.training import recipes as recipe_lib
+from ae_zoo.viz import save_figure
 
 DEFAULT_MODELS = ("vae", "beta_vae", "annealed_vae", "beta_tcvae", "factor_vae", "dip_vae_i",
                   "dip_vae_ii")
@@ -48,13 +58,13 @@ DEFAULT_SEEDS = (0, 1, 2)
 #: Training steps per run: 21 runs + their metrics in < 1 hour on 2 CPU cores.
 DEFAULT_STEPS = 1000
 #: Reduced metric settings of the study (``compute_all`` overrides).
-STUDY_METRIC_SETTINGS = _report.FAST_METRIC_SETTINGS
+STUDY_METRIC_SETTINGS = scoring.FAST_METRIC_SETTINGS
 #: The metrics' random state: the same for every run, so runs differ only by training.
 METRIC_SEED = 0
 #: Steps per epoch at most (an epoch must fit in one pass over the training split).
 MAX_STEPS_PER_EPOCH = 250
 RESULTS_FILE = "disentanglement.json"
-HEADLINE_LABELS = _report.HEADLINE_LABELS
+HEADLINE_LABELS = scoring.HEADLINE_LABELS
 #: Left out of the verdict: not a disentanglement score, and several objectives (beta-TCVAE,
 #: FactorVAE, DIP-VAE) minimize it directly, so the model decides it by construction.
 NOT_IN_CONCLUSION = ("unsupervised_scores.gaussian_total_correlation",)
@@ -86,10 +96,6 @@ def study_recipe(model, seed, dataset="dsprites", steps=DEFAULT_STEPS, out="runs
     """The validated recipe of one run: ``recipes/<model>_<dataset>.yaml`` with the seed,
     ``steps`` (and an AnnealedVAE's ``anneal_steps``, when the recipe anneals over its whole
     run, scaled to match), no export, ``iwae_samples``, out ``out/<model>_seed<k>``."""
-    import yaml
-
-    from ae_zoo.training import recipes as recipe_lib
-
     path = recipe_lib.find(f"{model}_{dataset}")
     if path is None:
         have = sorted(n[:-len(dataset) - 1] for n in recipe_lib.names() if n.endswith(f"_{dataset}"))
@@ -130,8 +136,8 @@ def _status(recipe, settings_json):
         return "todo"
     run_info = _read_json(os.path.join(run_dir, "run.json")) or {}
     old = run_info.get("recipe") or {}
-    mismatch = _report.recipe_mismatch(old, recipe, (("model", "name"), ("data", "name"),
-                                                     ("training", "steps"), ("training", "seed")))
+    mismatch = recipe_mismatch(old, recipe, (("model", "name"), ("data", "name"),
+                                             ("training", "steps"), ("training", "seed")))
     if mismatch:
         raise ValueError(f"{run_dir} was trained with {mismatch}: "
                          "choose another --out (or remove that run directory)")
@@ -159,8 +165,6 @@ def variance_shares(values, groups):
     model_share = SS_between / SS_total, seed_share = SS_within / SS_total (None when
     SS_total is 0); F and p of the one-way ANOVA (None without replicates).
     """
-    from scipy.stats import f as f_dist
-
     values = np.asarray(values, dtype=np.float64)
     groups = np.asarray(groups)
     keep = np.isfinite(values)
@@ -238,10 +242,6 @@ def conclusion(shares):
 def box_figure(rows, models, seeds, column, label=None, share=None, ax=None, path=None,
                legend=True):
     """A box per model of ``column`` with each seed's run as a point (matplotlib Figure)."""
-    from matplotlib.figure import Figure
-
-    from ae_zoo.viz import save_figure
-
     fig = None
     if ax is None:
         fig = Figure(figsize=(max(4.5, 0.9 * len(models) + 1.5), 3.8), layout="constrained")
@@ -277,10 +277,6 @@ def box_figure(rows, models, seeds, column, label=None, share=None, ax=None, pat
 
 
 def overview_figure(rows, models, seeds, columns, shares, path=None):
-    from matplotlib.figure import Figure
-
-    from ae_zoo.viz import save_figure
-
     ncols = min(3, len(columns))
     nrows = math.ceil(len(columns) / ncols)
     fig = Figure(figsize=(ncols * max(4.0, 0.7 * len(models) + 1.5), nrows * 3.6),
@@ -373,7 +369,7 @@ def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", st
         full_metrics: Locatello et al.'s metric settings instead of
             :data:`STUDY_METRIC_SETTINGS`; ``metric_settings``: further ``compute_all``
             overrides on top.
-        metrics: metric names (default all; see :func:`ae_zoo.evaluation.report.resolve_metrics`).
+        metrics: metric names (default all; see :func:`ae_zoo.evaluation.resolve_metrics`).
         iwae_samples: the runner's -log p(x) importance samples (0: metrics only).
         overrides: recipe overrides for every run (``"data.options.num_samples=2000"``).
         verbose: the runner's Keras verbosity (0 silent, 2 one line per epoch).
@@ -381,10 +377,6 @@ def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", st
 
     Returns the study dict (also ``study.json``).
     """
-    import gc
-
-    import keras
-
     say = log or (lambda *_: None)
     models = _parse_list(models, str, "models")
     seeds = _parse_list(seeds, int, "seeds")
@@ -392,15 +384,8 @@ def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", st
         raise ValueError(f"seeds must be >= 0, got {seeds}")
     if steps is not None and (isinstance(steps, bool) or int(steps) < 1):
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    names = _report.resolve_metrics(metrics)
-    if not names:
-        raise ValueError("the study needs at least one metric")
-    preset = "full" if full_metrics else "study"
-    base = _report.FULL_METRIC_SETTINGS if full_metrics else STUDY_METRIC_SETTINGS
-    settings = _report.merge_settings(base, metric_settings)
-    _report.check_settings(settings)
-    effective = _report.metric_settings(names, settings)
-    settings_json = json.dumps(_report.to_jsonable(effective), sort_keys=True)
+    names, preset, settings, effective = _metric_plan(metrics, full_metrics, metric_settings)
+    settings_json = json.dumps(to_jsonable(effective), sort_keys=True)
     out = os.fspath(out)
 
     # Every recipe is built and every finished run checked before anything is trained.
@@ -409,9 +394,8 @@ def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", st
                for p in pairs}
     status = {p: _status(recipes[p], settings_json) for p in pairs}
     first = recipes[pairs[0]]
-    data_options = dict(first["data"]["options"])
-    ground_truth = _report.load_split(dataset, first["data"]["test_split"],
-                                      first["data"]["data_dir"], **data_options).ground_truth
+    ground_truth = load_split(dataset, first["data"]["test_split"], first["data"]["data_dir"],
+                              **first["data"]["options"]).ground_truth
     if ground_truth is None:
         raise ValueError(f"dataset {dataset!r} has no ground-truth factors: the study needs one "
                          "with factors (dsprites, shapes3d)")
@@ -421,70 +405,93 @@ def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", st
         f"{first['training']['steps']} steps each, {preset} metric settings -> {out}/")
     say(f"  {len(pairs) - len(todo)} of {len(pairs)} runs already finished; "
         f"{sum(status[p] == 'todo' for p in todo)} to train, {len(todo)} to score")
-
-    train_times, eval_times = [], []
-    started = time.time()
+    progress = _Progress(pairs, status, say)
     for index, pair in enumerate(pairs, 1):
-        model_name, seed = pair
-        recipe = recipes[pair]
-        run_dir = recipe["out"]
-        tag = f"[{index}/{len(pairs)}] {model_name} seed {seed}"
+        tag = f"[{index}/{len(pairs)}] {pair[0]} seed {pair[1]}"
         if status[pair] == "done":
             say(f"{tag}: finished earlier, skipped")
             continue
-        model = None
-        metrics_info = _read_json(os.path.join(run_dir, "metrics.json")) or {}
-        if status[pair] == "todo":
-            resuming = os.path.isdir(os.path.join(run_dir, "backup"))
-            say(f"{tag}: training {recipe['training']['steps']} steps"
-                f"{' (resuming)' if resuming else ''} ...")
-            from ae_zoo.training.runner import run
-
-            start = time.time()
-            result = run(recipe, verbose=verbose, command=command)
-            train_times.append(time.time() - start)
-            model, metrics_info = result["model"], result["metrics"]
-        else:
-            from ae_zoo.export.card import load_run
-
-            model = load_run(run_dir)[0]
-        start = time.time()
-        scored = _report.compute_disentanglement(model, ground_truth, names, settings,
-                                                 random_state=METRIC_SEED)
-        eval_times.append(time.time() - start)
-        train_seconds = metrics_info.get("train_seconds")
-        done_steps = metrics_info.get("steps")
-        write_json(os.path.join(run_dir, RESULTS_FILE), _report.to_jsonable({
-            "model": model_name, "seed": seed, "dataset": dataset,
-            "steps": done_steps or recipe["training"]["steps"],
-            "train_seconds": train_seconds,
-            "eval_seconds": eval_times[-1],
-            "metric_seconds": scored["seconds"],
-            "scores": scored["scores"],
-            "settings": effective,
-            "metric_preset": preset,
-            "random_state": METRIC_SEED,
-        }))
-        del model
-        keras.backend.clear_session()
-        gc.collect()
-        # ETA from this session's runs: trainings and scorings still to do.
-        left_train = sum(1 for p in pairs[index:] if status[p] == "todo")
-        left_eval = sum(1 for p in pairs[index:] if status[p] != "done")
-        mean_train = np.mean(train_times) if train_times else None
-        eta = None
-        if left_train == 0 or mean_train is not None:
-            eta = (left_train * (mean_train or 0.0)) + left_eval * float(np.mean(eval_times))
-        trained = (f"trained in {_fmt_time(train_times[-1])}"
-                   f"{f' ({1000 * train_seconds / done_steps:.0f} ms/step)' if train_seconds and done_steps else ''}, "
-                   if status[pair] == "todo" else "")
-        mig = scored["scores"].get("mig.mig")
-        say(f"{tag}: {trained}metrics in {_fmt_time(eval_times[-1])}"
-            f"{'' if mig is None else f' (MIG {mig:.3f})'}; elapsed "
-            f"{_fmt_time(time.time() - started)}, ETA {_fmt_time(eta)}")
-
+        trained, scored = _train_and_score(pair, recipes[pair], status[pair], ground_truth,
+                                           (names, settings, effective, preset), tag, say,
+                                           verbose, command)
+        progress.report(index, tag, trained, scored)
     return write_results(out, models, seeds, dataset, recipes, effective, preset, names,
                          command=command, log=say)
+
+
+def _metric_plan(metrics, full_metrics, metric_settings):
+    """``(names, preset, settings, effective)``: the metrics, their preset's name, the
+    ``compute_all`` overrides and the effective settings of each metric (checked)."""
+    names = scoring.resolve_metrics(metrics)
+    if not names:
+        raise ValueError("the study needs at least one metric")
+    preset = "full" if full_metrics else "study"
+    base = scoring.FULL_METRIC_SETTINGS if full_metrics else STUDY_METRIC_SETTINGS
+    settings = scoring.merge_settings(base, metric_settings)
+    scoring.check_settings(settings)
+    return names, preset, settings, scoring.metric_settings(names, settings)
+
+
+def _train_and_score(pair, recipe, status, ground_truth, plan, tag, say, verbose, command):
+    """Trains the run (unless it is trained) and scores it into its ``disentanglement.json``;
+    returns ``(training seconds or None, the scored dict)``."""
+    names, settings, effective, preset = plan
+    run_dir = recipe["out"]
+    trained = None
+    metrics_info = _read_json(os.path.join(run_dir, "metrics.json")) or {}
+    if status == "todo":
+        resuming = os.path.isdir(os.path.join(run_dir, "backup"))
+        say(f"{tag}: training {recipe['training']['steps']} steps"
+            f"{' (resuming)' if resuming else ''} ...")
+        start = time.time()
+        result = run(recipe, verbose=verbose, command=command)
+        trained = time.time() - start
+        model, metrics_info = result["model"], result["metrics"]
+    else:
+        model = load_run(run_dir)[0]
+    start = time.time()
+    scored = scoring.compute_disentanglement(model, ground_truth, names, settings,
+                                             random_state=METRIC_SEED)
+    scored["eval_seconds"] = time.time() - start
+    scored["train_seconds"], scored["steps"] = metrics_info.get("train_seconds"), metrics_info.get("steps")
+    write_json(os.path.join(run_dir, RESULTS_FILE), to_jsonable({
+        "model": pair[0], "seed": pair[1], "dataset": recipe["data"]["name"],
+        "steps": scored["steps"] or recipe["training"]["steps"],
+        "train_seconds": scored["train_seconds"], "eval_seconds": scored["eval_seconds"],
+        "metric_seconds": scored["seconds"], "scores": scored["scores"], "settings": effective,
+        "metric_preset": preset, "random_state": METRIC_SEED,
+    }))
+    del model
+    keras.backend.clear_session()
+    gc.collect()
+    return trained, scored
+
+
+class _Progress:
+    """One line per finished run: its times, its MIG, the elapsed time and an estimate of
+    the time left from this session's trainings and scorings."""
+
+    def __init__(self, pairs, status, say):
+        self.pairs, self.status, self.say = pairs, status, say
+        self.train_times, self.eval_times, self.started = [], [], time.time()
+
+    def report(self, index, tag, trained, scored):
+        if trained is not None:
+            self.train_times.append(trained)
+        self.eval_times.append(scored["eval_seconds"])
+        left_train = sum(1 for p in self.pairs[index:] if self.status[p] == "todo")
+        left_eval = sum(1 for p in self.pairs[index:] if self.status[p] != "done")
+        mean_train = np.mean(self.train_times) if self.train_times else None
+        eta = None
+        if left_train == 0 or mean_train is not None:
+            eta = left_train * (mean_train or 0.0) + left_eval * float(np.mean(self.eval_times))
+        seconds, steps = scored["train_seconds"], scored["steps"]
+        per_step = f" ({1000 * seconds / steps:.0f} ms/step)" if seconds and steps else ""
+        done = f"trained in {_fmt_time(trained)}{per_step}, " if trained is not None else ""
+        mig = scored["scores"].get("mig.mig")
+        self.say(f"{tag}: {done}metrics in {_fmt_time(scored['eval_seconds'])}"
+                 f"{'' if mig is None else f' (MIG {mig:.3f})'}; elapsed "
+                 f"{_fmt_time(time.time() - self.started)}, ETA {_fmt_time(eta)}")
 
 
 def collect_rows(recipes, pairs):
@@ -517,8 +524,8 @@ def write_results(out, models, seeds, dataset, recipes, effective, preset, names
         for key in r:
             if "." in key and key not in score_columns:
                 score_columns.append(key)
-    headline = [_report.HEADLINE_SCORES[n] for n in names
-                if _report.HEADLINE_SCORES[n] in score_columns]
+    headline = [scoring.HEADLINE_SCORES[n] for n in names
+                if scoring.HEADLINE_SCORES[n] in score_columns]
     shares = {c: variance_shares([r[c] for r in rows], [r["model"] for r in rows])
               for c in headline}
     summary = summarize(rows, models, score_columns)
@@ -530,7 +537,7 @@ def write_results(out, models, seeds, dataset, recipes, effective, preset, names
         writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in fixed + score_columns})
     write_text(os.path.join(out, "results.csv"), buffer.getvalue())
     first = recipes[pairs[0]]
-    study = _report.to_jsonable({
+    study = to_jsonable({
         "settings": {"models": models, "seeds": seeds, "dataset": dataset,
                      "steps": first["training"]["steps"],
                      "steps_per_epoch": first["training"]["steps_per_epoch"],

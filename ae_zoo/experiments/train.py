@@ -1,15 +1,15 @@
 """The training runner behind ``ae-zoo train``: recipe -> data, model, fit, evaluation, files.
 
 A run directory holds ``run.json`` (the validated recipe and versions, to reproduce or
-export the run), ``model.keras``, ``history.csv``, ``metrics.json`` and
-``reconstructions.png``; with the matching callbacks also ``best.keras`` and
-TensorBoard ``logs/``. Every file is written under a temporary name and renamed when
-complete. An interrupted run resumes from its last finished epoch (``backup/``, Keras'
+export the run), ``model.keras``, ``history.csv``, ``metrics.json``,
+``reconstructions.png`` and, for a generative model, ``samples.png``; with the matching
+callbacks also ``best.keras`` and TensorBoard ``logs/``, and with an ``export`` section a
+SavedModel. Every file is written under a temporary name and renamed when complete. An
+interrupted run resumes from its last finished epoch (``backup/``, Keras'
 ``BackupAndRestore``) and ends with the weights an uninterrupted run would have.
 """
 
 import contextlib
-import inspect
 import math
 import os
 import platform
@@ -17,178 +17,39 @@ import shutil
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
+import yaml
 
-import ae_zoo
 from ae_zoo import data as data_lib
-from ae_zoo import models as model_lib
 from ae_zoo._io import save_model, write_json
-from ae_zoo.models.vae import VAE
+from ae_zoo._version import __version__
+from ae_zoo.evaluation.measures import evaluate_model
+from ae_zoo.experiments.figures import make_figures
+from ae_zoo.export import export_saved_model
 from ae_zoo.training import recipes as recipe_lib
-from ae_zoo.training.optimizers import FusedAdam
+from ae_zoo.training.build import (
+    build_model,
+    dtype_policy,
+    fit_inputs,
+    make_optimizer,
+    make_strategy,
+    resolve_steps_per_execution,
+    worker_role,
+)
 from ae_zoo.training.pipeline import ArrayPipeline
+from ae_zoo.training.schedules import BetaSchedule
+from ae_zoo.viz.tensorboard import FigureLogger
 
 
 def versions():
-    return {"ae_zoo": ae_zoo.__version__, "tensorflow": tf.__version__,
+    return {"ae_zoo": __version__, "tensorflow": tf.__version__,
             "keras": keras.__version__, "python": platform.python_version()}
-
-
-def is_conditional(model):
-    return isinstance(model, model_lib.ConditionalVAE)
-
-
-def build_model(name, train_set, latent_dim=None, seed=0, architecture=None, **options):
-    """Creates the registered model ``name`` for ``train_set``'s image shape (and classes)."""
-    cls = model_lib.get(name)
-    kwargs = dict(options)
-    if latent_dim is not None:
-        kwargs["latent_dim"] = latent_dim
-    if architecture is not None:
-        kwargs["architecture"] = architecture
-    for key in ("hidden_units", "filters", "dense_units", "kernel_size", "strides", "pool_size"):
-        if isinstance(kwargs.get(key), list):  # YAML lists -> tuples, as the builders document
-            kwargs[key] = tuple(kwargs[key])
-    if "dataset_size" in inspect.signature(cls.__init__).parameters:
-        kwargs.setdefault("dataset_size", len(train_set))  # beta-TCVAE's estimator needs N
-    if issubclass(cls, model_lib.ConditionalVAE):
-        if train_set.y is None:
-            raise ValueError(f"Model {name!r} needs class labels; dataset {train_set.name!r} has none.")
-        kwargs.setdefault("num_classes", int(train_set.num_classes or train_set.y.max() + 1))
-    return cls(input_shape=train_set.input_shape, seed=seed, **kwargs)
-
-
-def make_optimizer(config, total_steps):
-    """The Keras optimizer (with its learning-rate schedule) of ``training.optimizer``."""
-    opt, schedule = config["optimizer"], config["lr_schedule"]
-    lr = opt["learning_rate"]
-    if schedule and schedule["name"] == "cosine":
-        warmup = schedule["warmup_steps"]
-        lr = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if warmup else lr,
-            decay_steps=schedule["decay_steps"] or max(1, total_steps - warmup),
-            alpha=schedule["alpha"], warmup_target=lr if warmup else None, warmup_steps=warmup)
-    elif schedule and schedule["name"] == "exponential":
-        lr = keras.optimizers.schedules.ExponentialDecay(lr, schedule["decay_steps"],
-                                                         schedule["decay_rate"])
-    common = {"learning_rate": lr}
-    if opt["clipnorm"]:
-        common["clipnorm"] = opt["clipnorm"]
-    betas = {k: opt[k] for k in ("beta_1", "beta_2") if opt[k] is not None}
-    if opt["name"] == "adam":
-        return FusedAdam(**common, **betas)
-    if opt["name"] == "adamw":
-        return keras.optimizers.AdamW(weight_decay=opt["weight_decay"] or 0.004, **common, **betas)
-    if opt["name"] == "sgd":
-        return keras.optimizers.SGD(momentum=opt["momentum"] or 0.0, **common)
-    return keras.optimizers.RMSprop(momentum=opt["momentum"] or 0.0, **common)
-
-
-def make_strategy(name):
-    """``tf.distribute`` strategy for ``training.strategy`` (None: the default strategy).
-
-    ``mirrored``: every local GPU (or the CPU); ``multiworker``: the cluster in the
-    ``TF_CONFIG`` environment variable, one process per machine.
-    """
-    if name in (None, "default"):
-        return None
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.MultiWorkerMirroredStrategy()
-
-
-def worker_role(strategy):
-    """``(is_chief, task_id)`` of this process in a multi-worker cluster (chief alone: True)."""
-    resolver = getattr(strategy, "cluster_resolver", None) if strategy else None
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return True, 0
-    task_type, task_id = resolver.task_type, resolver.task_id
-    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0
-                                        and "chief" not in resolver.cluster_spec().as_dict())
-    return is_chief, int(task_id or 0)
-
-
-@contextlib.contextmanager
-def dtype_policy(name):
-    """Builds layers under the mixed-precision policy ``name`` (float32 when None)."""
-    previous = keras.config.dtype_policy()
-    if name:
-        keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def resolve_steps_per_execution(value, steps_per_epoch, auto=16, whole_epoch=64):
-    """``auto``: several steps per call of the compiled function, preferably a divisor of
-    the epoch's steps, so that :func:`fit_inputs` can stream the epochs.
-
-    The largest divisor up to ``auto`` (16) if it is at least 4; else the whole epoch when
-    it has at most ``whole_epoch`` steps; else ``auto``, with a short last execution.
-    """
-    if value != "auto":
-        return int(value)
-    if steps_per_epoch <= auto:
-        return steps_per_epoch
-    largest = max(d for d in range(1, auto + 1) if steps_per_epoch % d == 0)
-    if largest >= 4:
-        return largest
-    return steps_per_epoch if steps_per_epoch <= whole_epoch else auto
-
-
-def fit_inputs(pipeline, steps_per_execution):
-    """``(dataset, steps_per_epoch)`` for ``fit``: the endless :meth:`ArrayPipeline.stream`
-    when whole executions make up an epoch (Keras then keeps one iterator for the run),
-    else the one-epoch :meth:`ArrayPipeline.dataset` (``steps_per_epoch`` None)."""
-    if pipeline.steps_per_epoch % int(steps_per_execution) == 0:
-        return pipeline.stream(), pipeline.steps_per_epoch
-    return pipeline.dataset(), None
-
-
-def evaluate_model(model, test_set, batch_size=128, iwae_samples=50, iwae_examples=1000):
-    """Test metrics: every tracked loss term, the per-pixel reconstruction MSE, and for
-    the VAE family the importance-weighted -log p(x) (nats per example)."""
-    conditional = is_conditional(model)
-    x, y = test_set.x, test_set.y
-    results = model.evaluate(x, y if conditional else None, batch_size=batch_size, verbose=0,
-                             return_dict=True)
-    metrics = {f"test_{k}": float(v) for k, v in results.items()}
-    recon = model.predict((x, y) if conditional else x, batch_size=batch_size, verbose=0)
-    metrics["test_reconstruction_mse"] = float(np.mean((recon - x) ** 2))
-    if isinstance(model, VAE) and iwae_samples:
-        n = min(len(x), iwae_examples)
-        args = (x[:n], y[:n]) if conditional else (x[:n],)
-        log_px = model.log_likelihood(*args, num_samples=iwae_samples, batch_size=100)
-        metrics["test_iwae_nll"] = float(-np.mean(log_px))
-        metrics["iwae_samples"] = int(iwae_samples)
-        metrics["iwae_examples"] = int(n)
-    return metrics
-
-
-def reconstruction_figure(model, test_set, path, n=10):
-    from ae_zoo.viz import reconstruction_grid
-
-    x = test_set.x[:n]
-    corrupted = None
-    if is_conditional(model):
-        recon = model.reconstruct(x, test_set.y[:n])
-    elif isinstance(model, model_lib.DenoisingAutoencoder):
-        corrupted = np.asarray(model.corrupt(x))
-        recon = model.reconstruct(corrupted)
-    else:
-        recon = model.reconstruct(x)
-    title = f"{model.registry_name or type(model).__name__} on {test_set.name}"
-    return reconstruction_grid(x, np.asarray(recon), corrupted=corrupted, n=n, title=title, path=path)
 
 
 def _callbacks(recipe, model, out, preview_set, resuming):
     cfg = recipe["callbacks"]
     result = []
     if cfg["beta_schedule"]:  # first, so the loggers after it see the epoch's beta
-        from ae_zoo.training.schedules import BetaSchedule
-
         result.append(BetaSchedule(**{k: v for k, v in cfg["beta_schedule"].items() if v is not None}))
     if cfg["backup"]:
         result.append(keras.callbacks.BackupAndRestore(os.path.join(out, "backup")))
@@ -207,9 +68,7 @@ def _callbacks(recipe, model, out, preview_set, resuming):
         log_dir = os.path.join(out, "logs")
         result.append(keras.callbacks.TensorBoard(log_dir))
         if cfg["tensorboard"]["images"]:
-            from ae_zoo.viz.tensorboard import FigureLogger
-
-            labels = preview_set.y[:16] if is_conditional(model) else None
+            labels = preview_set.y[:16] if model.conditional else None
             result.append(FigureLogger(log_dir, preview_set.x[:16], labels=labels,
                                        every_n_epochs=cfg["tensorboard"]["every_n_epochs"]))
     return result
@@ -243,7 +102,7 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
             model = build_model(model_cfg["name"], train_set, latent_dim=model_cfg["latent_dim"],
                                 seed=seed, architecture=model_cfg["architecture"],
                                 **model_cfg["options"])
-        conditional = is_conditional(model)
+        conditional = model.conditional
         labels = train_set.y if conditional else None
         pipeline = ArrayPipeline(train_set.x, labels, training["batch_size"], seed=seed,
                                  steps_per_epoch=training["steps_per_epoch"])
@@ -294,10 +153,8 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
                    num_validation_examples=0 if validation_set is None else len(validation_set))
     save_model(model, os.path.join(out, "model.keras"))
     write_json(os.path.join(out, "metrics.json"), metrics)
-    reconstruction_figure(model, test_set, os.path.join(out, "reconstructions.png"))
+    make_figures(model, test_set, out, stats={}, seed=seed, figures=("reconstructions", "samples"))
     if recipe["export"] and recipe["export"]["dir"]:
-        from ae_zoo.export import export_saved_model
-
         export_dir = os.path.join(out, recipe["export"]["dir"])  # relative: inside the run
         metrics["export_path"] = export_saved_model(model, export_dir,
                                                     version=recipe["export"]["version"])
@@ -312,8 +169,6 @@ def recipe_for(model, dataset="mnist5k"):
     path = recipe_lib.find(f"{model}_{dataset}")
     if path:
         with open(path, encoding="utf-8") as f:
-            import yaml
-
             return yaml.safe_load(f) or {}
     return {"model": {"name": model}, "data": {"name": dataset}}
 

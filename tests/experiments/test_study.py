@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from scipy.stats import f_oneway
 
-import ae_zoo.training.runner as runner
+import ae_zoo.experiments.study as study_module
 from ae_zoo import cli
-from ae_zoo.evaluation import METRICS, compute_all, run_study, study_recipe, variance_shares
-from ae_zoo.evaluation.report import HEADLINE_SCORES
-from ae_zoo.evaluation.study import HEADLINE_LABELS, steps_per_epoch
+from ae_zoo.evaluation import HEADLINE_SCORES, METRICS, compute_all
+from ae_zoo.experiments import run_study, study_recipe, variance_shares
+from ae_zoo.experiments.study import HEADLINE_LABELS, steps_per_epoch
 
-from tests.evaluation._tiny import PNG, TINY_METRICS
+from tests.experiments._tiny import PNG, TINY_METRICS
 
 MODELS, SEEDS = ["vae", "beta_vae"], [0, 1]
 # the dSprites recipes' conv networks, shrunk; 128 examples per split
@@ -136,7 +136,7 @@ def test_resuming_skips_finished_runs(finished, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(runner, "run", no_training)
+    monkeypatch.setattr(study_module, "run", no_training)
     lines = []
     again = study(out, log=lines.append)
     assert [f.stat().st_mtime_ns for f in files] == before
@@ -153,7 +153,7 @@ def test_resuming_skips_finished_runs(finished, monkeypatch):
 
 def test_bad_requests_fail_before_training(finished, tmp_path, monkeypatch):
     out, _, _ = finished
-    monkeypatch.setattr(runner, "run", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(study_module, "run", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(ValueError, match="no recipe recipes/cvae_dsprites.yaml"):
         study(tmp_path / "a", models="vae,cvae")
     with pytest.raises(ValueError, match="no ground-truth factors"):

@@ -1,0 +1,19 @@
+"""The drivers behind the commands: train a recipe into a run directory (``ae-zoo
+train``), evaluate a run or an exported model (``ae-zoo evaluate``), compare two models
+(``ae-zoo compare``) and the seeds-versus-models study (``ae-zoo study``). They sit above
+evaluation and viz and use both."""
+
+from ae_zoo.experiments.compare import compare_models, matched_recipes
+from ae_zoo.experiments.evaluate import evaluate_run
+from ae_zoo.experiments.study import (
+    DEFAULT_STEPS,
+    STUDY_METRIC_SETTINGS,
+    run_study,
+    study_recipe,
+    variance_shares,
+)
+from ae_zoo.experiments.train import recipe_for, run, train
+
+__all__ = ["DEFAULT_STEPS", "STUDY_METRIC_SETTINGS", "compare_models", "evaluate_run",
+           "matched_recipes", "recipe_for", "run", "run_study", "study_recipe", "train",
+           "variance_shares"]

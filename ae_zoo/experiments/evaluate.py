@@ -1,0 +1,228 @@
+"""Evaluate a trained model into ``evaluation.json`` and figures (``ae-zoo evaluate``).
+
+``evaluate_run(path)`` takes a run directory of ``ae-zoo train`` (or a ``.keras`` file)
+or an exported SavedModel (a model folder, one version directory, or a zoo name) and
+writes ``evaluation.json`` (atomically) and PNG figures into ``out`` (default
+``RUN_DIR/evaluation/``; for a SavedModel ``runs/<name>_evaluation/``, never inside the
+zoo). The dataset defaults to the run's recipe (``run.json``) or the SavedModel's card.
+
+A Keras model and an exported one are seen through one interface (the same methods and
+declared capabilities); what is measured is what the model can give:
+
+* ``reconstruction``: per-pixel MSE of the mean reconstruction against x, and, for a
+  model that tracks loss terms (a Keras model; a SavedModel's signatures give mean
+  images, codes and posterior parameters, not its training loss), its reconstruction
+  term (``losses``: every tracked term, as in ``metrics.json``);
+* ``likelihood`` (a model with ``has_likelihood``): the ELBO (one z ~ q(z|x) per example,
+  nats per example), the KL term, and the importance-weighted -log p(x) (Burda et al.
+  2016; ``iwae_samples`` draws on up to 1,000 examples);
+* ``latent``: :func:`~ae_zoo.evaluation.latent_stats` of the codes (posterior means; KL
+  per dimension for a Gaussian posterior);
+* ``disentanglement``: when the dataset has ground-truth factors (dsprites, shapes3d),
+  :func:`~ae_zoo.evaluation.compute_all` with the representation function = the
+  encoder's mean, run in batches.
+
+A SavedModel's card's training-time test metrics are copied into ``card_metrics``;
+``unavailable`` lists what was skipped and why. Figures: see
+:mod:`ae_zoo.experiments.figures`.
+
+Example:
+    >>> result = evaluate_run("runs/vae_dsprites", metrics=["mig", "dci"])
+    >>> result["disentanglement"]["scores"]["mig.mig"], result["likelihood"]["iwae_nll"]
+"""
+
+import dataclasses
+import os
+import time
+
+import keras
+import numpy as np
+
+from ae_zoo._io import to_jsonable, write_json
+from ae_zoo.evaluation import latent as _latent
+from ae_zoo.evaluation import scoring
+from ae_zoo.evaluation.measures import evaluate_model, latent_summary
+from ae_zoo.experiments.common import check_dataset, load_evaluand, load_split
+from ae_zoo.experiments.figures import make_figures
+
+_IWAE_EXAMPLES = 1000
+#: Why an exported model has no loss terms or likelihood in its evaluation.
+_SIGNATURES_ONLY = ("a SavedModel's signatures give mean images, codes and posterior parameters, "
+                    "not the decoder's likelihood (logits, learned scale) or the training loss")
+
+
+def default_out(info):
+    if info["run_dir"]:
+        return os.path.join(info["run_dir"], "evaluation")
+    return os.path.join("runs", f"{info['name']}_evaluation")
+
+
+def _check_arguments(iwae_samples, num_examples):
+    if iwae_samples is not None and (isinstance(iwae_samples, bool) or int(iwae_samples) < 0):
+        raise ValueError(f"iwae_samples must be an integer >= 0, got {iwae_samples!r}")
+    if num_examples is not None and int(num_examples) < 1:
+        raise ValueError(f"num_examples must be >= 1, got {num_examples!r}")
+
+
+def _dataset(model, info, dataset, split, num_examples, data_options):
+    """``(data, options)``: the split to evaluate on, checked against the model."""
+    name = dataset or info["dataset"]
+    if not name:
+        raise ValueError(f"{info['path']} records no dataset (no run.json recipe or card): "
+                         "pass --dataset")
+    options = dict(info["data_options"]) if name == info["dataset"] else {}
+    options.update(data_options or {})
+    data = load_split(name, split, info["data_dir"] if name == info["dataset"] else None, **options)
+    if num_examples is not None and int(num_examples) < len(data):
+        n = int(num_examples)
+        data = dataclasses.replace(data, x=data.x[:n], y=None if data.y is None else data.y[:n],
+                                   factors=None if data.factors is None else data.factors[:n])
+    check_dataset(model, data)
+    return data, options
+
+
+def _losses_and_likelihood(model, data, labels, iwae, batch_size, unavailable):
+    """``(reconstruction, losses, likelihood)`` sections of the evaluation."""
+    if not model.loss_terms:  # an exported model: what its reconstruct signature gives
+        recon = model.reconstruct(data.x, labels=labels, batch_size=batch_size)
+        mse = float(np.mean((np.asarray(recon, np.float64) - data.x) ** 2))
+        unavailable["losses"] = _SIGNATURES_ONLY
+        if model.capabilities().get("generative"):
+            unavailable["elbo"] = unavailable["iwae_nll"] = _SIGNATURES_ONLY
+        return {"mse": mse, "loss": None, "loss_definition": None}, None, None
+    model.compile(jit_compile=False)
+    measured = evaluate_model(model, data, batch_size=batch_size,
+                              iwae_samples=int(iwae) if model.has_likelihood else 0,
+                              iwae_examples=min(len(data), _IWAE_EXAMPLES))
+    losses = {k[len("test_"):]: v for k, v in measured.items()
+              if k.startswith("test_") and k not in ("test_reconstruction_mse", "test_iwae_nll")}
+    if model.has_likelihood:
+        definition = "-log p(x|z) summed over pixels, z ~ q(z|x) (one draw), nats per example"
+    else:
+        definition = (f"mean per-pixel {model.reconstruction_loss.upper()} "
+                      f"({'on logits' if model.reconstruction_loss == 'bce' else 'of the output'})"
+                      ", the training loss")
+    reconstruction = {"mse": measured["test_reconstruction_mse"],
+                      "loss": losses.get("reconstruction_loss"), "loss_definition": definition}
+    likelihood = None
+    if model.has_likelihood:
+        likelihood = {"elbo": losses.get("elbo"), "kl": losses.get("kl"),
+                      "reconstruction_loss": losses.get("reconstruction_loss"),
+                      "iwae_nll": measured.get("test_iwae_nll"),
+                      "iwae_samples": measured.get("iwae_samples", 0),
+                      "iwae_examples": measured.get("iwae_examples", 0)}
+        if not iwae:
+            unavailable["iwae_nll"] = "iwae_samples is 0"
+    return reconstruction, losses, likelihood
+
+
+def _disentanglement(model, data, names, settings, seed, fast_metrics, unavailable, say):
+    if not names:
+        unavailable["disentanglement"] = "no metrics requested"
+    elif data.ground_truth is None:
+        unavailable["disentanglement"] = f"dataset {data.name!r} has no ground-truth factors"
+    elif model.conditional:
+        unavailable["disentanglement"] = "a conditional model encodes under labels"
+    else:
+        say(f"  disentanglement metrics ({', '.join(names)}) ...")
+        result = scoring.compute_disentanglement(model, data.ground_truth, names, settings,
+                                                 random_state=int(seed), log=say)
+        result["preset"] = "fast" if fast_metrics else "full"
+        return result
+    return None
+
+
+def _summary_line(reconstruction, likelihood, stats):
+    line = f"  reconstruction MSE {reconstruction['mse']:.5f}"
+    for key, label in (("elbo", "ELBO"), ("iwae_nll", "-log p(x)")):
+        if likelihood and likelihood[key] is not None:
+            line += f", {label} {likelihood[key]:.3f}"
+    return (line + f"\n  codes in [{stats['value_range'][0]:.3g}, {stats['value_range'][1]:.3g}], "
+            f"{stats['active_units']}/{stats['latent_dim']} active units")
+
+
+def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_samples=None,
+                 seed=0, metric_settings=None, fast_metrics=False, num_examples=None,
+                 figures=True, data_options=None, batch_size=256, log=None):
+    """Evaluates a run directory, a ``.keras`` file or a SavedModel; writes
+    ``out/evaluation.json`` and the figures, and returns the evaluation as a dict.
+
+    Args:
+        path: run directory (``model.keras`` + ``run.json``), ``.keras`` file, SavedModel
+            folder or version directory, or zoo name.
+        dataset: dataset name (default: the run's recipe or the card's).
+        split: split to evaluate on.
+        out: output folder (default ``RUN_DIR/evaluation``, or ``runs/<name>_evaluation``).
+        metrics: disentanglement metrics (see :func:`~ae_zoo.evaluation.resolve_metrics`);
+            None: all of them when the dataset has ground-truth factors; naming some for a
+            dataset without factors is an error.
+        iwae_samples: importance samples of -log p(x) (a model with a likelihood); default
+            the run's recipe (``training.iwae_samples``) or 50; 0 skips it.
+        seed: seeds the metrics' random state, the prior draws and the Keras RNG.
+        metric_settings: ``compute_all`` overrides, e.g. ``{"num_train": 2000}``, merged
+            over the defaults (Locatello et al.'s, or the fast preset with ``fast_metrics``).
+        num_examples: evaluate on the first N examples of the split (default all).
+        figures: write the PNGs (False: numbers only).
+        data_options: extra ``ae_zoo.data.load`` options (e.g. ``{"num_samples": 500}``).
+        log: a callable taking progress lines (e.g. ``print``), or None.
+    """
+    say = log or (lambda *_: None)
+    _check_arguments(iwae_samples, num_examples)
+    names = scoring.resolve_metrics(metrics)
+    timings, start = {}, time.time()
+    model, info = load_evaluand(path)
+    timings["load"] = time.time() - start
+    data, options = _dataset(model, info, dataset, split, num_examples, data_options)
+    if metrics is not None and names and data.ground_truth is None:
+        raise ValueError(f"dataset {data.name!r} has no ground-truth factors, so the "
+                         "disentanglement metrics cannot run; use a dataset with factors "
+                         "(dsprites, shapes3d) or --metrics none")
+    settings = scoring.merge_settings(scoring.FAST_METRIC_SETTINGS if fast_metrics
+                                      else scoring.FULL_METRIC_SETTINGS, metric_settings)
+    scoring.check_settings(settings)
+    out = os.fspath(out) if out else default_out(info)
+    os.makedirs(out, exist_ok=True)
+    keras.utils.set_random_seed(int(seed))
+    labels = data.y if model.conditional else None
+    unavailable = {}
+    say(f"Evaluating {info['path']} ({info['registry_name'] or type(model).__name__}) on "
+        f"{data.name}/{split} ({len(data)} examples) -> {out}/")
+
+    start = time.time()
+    iwae = next(v for v in (iwae_samples, info["iwae_samples"], 50) if v is not None)
+    reconstruction, losses, likelihood = _losses_and_likelihood(model, data, labels, iwae,
+                                                                batch_size, unavailable)
+    timings["reconstruction_and_likelihood"] = time.time() - start
+    start = time.time()
+    stats = _latent.latent_stats(model, data.x, labels=labels, batch_size=batch_size)
+    timings["latent_stats"] = time.time() - start
+    say(_summary_line(reconstruction, likelihood, stats))
+    start = time.time()
+    disentanglement = _disentanglement(model, data, names, settings, seed, fast_metrics,
+                                       unavailable, say)
+    timings["disentanglement"] = time.time() - start
+    written = {}
+    if figures:
+        start = time.time()
+        written, skipped = make_figures(model, data, out, stats, seed=int(seed))
+        unavailable.update({f"figure:{k}": v for k, v in skipped.items()})
+        timings["figures"] = time.time() - start
+
+    result = {
+        "source": {"kind": info["kind"], "path": info["path"], "name": info["name"],
+                   "model": info["registry_name"], "capabilities": model.capabilities(),
+                   "class": (info.get("card") or {}).get("class") or type(model).__name__,
+                   "latent_dim": int(model.latent_dim), "input_shape": list(model.example_shape)},
+        "dataset": {"name": data.name, "split": split, "options": options,
+                    "num_examples": len(data), "has_labels": data.y is not None,
+                    "has_factors": data.ground_truth is not None},
+        "reconstruction": reconstruction, "losses": losses, "likelihood": likelihood,
+        "latent": latent_summary(stats), "disentanglement": disentanglement,
+        "figures": written, "unavailable": unavailable, "seed": int(seed), "seconds": timings,
+    }
+    if info["kind"] == "saved_model":
+        result["card_metrics"] = (info.get("card") or {}).get("metrics")
+    result = to_jsonable(result)
+    result["out"] = out
+    write_json(os.path.join(out, "evaluation.json"), result)
+    return result

@@ -1,0 +1,51 @@
+"""Hyperparameter specs, the vocabulary of a model's :meth:`search_space`.
+
+A spec is a plain dict that :mod:`ae_zoo.tuning.spaces` checks and declares on a
+keras-tuner ``HyperParameters``::
+
+    {"type": "choice", "values": [8, 16, 32], "default": 16}
+    {"type": "float", "min": 1e-4, "max": 1e-2, "sampling": "log", "default": 1e-3}
+    {"type": "int", "min": 2, "max": 64, "step": 2}
+    {"type": "boolean"}
+    {"type": "fixed", "value": 0.3}
+
+A model's ``search_space(options)`` returns ``{keyword argument: spec}`` for its own
+hyperparameters, centred on its keyword arguments ``options``; for example a VAE's::
+
+    {"beta": log_uniform(0.25, 4.0, options.get("beta", 1.0))}
+"""
+
+import math
+
+
+def _nearest(values, target):
+    return min(values, key=lambda v: (abs(math.log(v) - math.log(target)) if v > 0 and target > 0
+                                      else abs(v - target)))
+
+
+def grid(values, default):
+    """An ordered choice over the numbers ``values``, its default the one nearest ``default``
+    (on a log scale for positive numbers)."""
+    values = [float(v) for v in values]
+    return {"type": "choice", "values": values, "default": _nearest(values, float(default))}
+
+
+def log_uniform(low, high, default):
+    """A float searched log-uniformly in [low, high]; ``default`` clipped into the range."""
+    return {"type": "float", "min": float(low), "max": float(high), "sampling": "log",
+            "default": float(min(max(default, low), high))}
+
+
+def uniform(low, high, default):
+    """A float searched uniformly in [low, high]; ``default`` clipped into the range."""
+    return {"type": "float", "min": float(low), "max": float(high), "sampling": "linear",
+            "default": float(min(max(default, low), high))}
+
+
+def int_range(low, high, default, step=None, sampling="linear"):
+    """An int in [low, high] (every ``step``); ``default`` clipped into the range."""
+    spec = {"type": "int", "min": int(low), "max": int(high), "sampling": sampling,
+            "default": int(min(max(default, low), high))}
+    if step is not None:
+        spec["step"] = int(step)
+    return spec
