@@ -50,7 +50,7 @@ from keras import layers, ops  # noqa: E402
 
 import ae_zoo  # noqa: E402
 from ae_zoo.training.pipeline import ArrayPipeline  # noqa: E402
-from ae_zoo.training.build import fit_inputs, resolve_steps_per_execution  # noqa: E402
+from ae_zoo.training.engine import fit_inputs, resolve_steps_per_execution  # noqa: E402
 
 DENSE = (512, 256)
 LATENT = 16

@@ -27,16 +27,8 @@ from ae_zoo.evaluation.measures import evaluate_model
 from ae_zoo.experiments.figures import make_figures
 from ae_zoo.export import export_saved_model
 from ae_zoo.training import recipes as recipe_lib
-from ae_zoo.training.build import (
-    build_model,
-    dtype_policy,
-    fit_inputs,
-    make_optimizer,
-    make_strategy,
-    resolve_steps_per_execution,
-    worker_role,
-)
-from ae_zoo.training.pipeline import ArrayPipeline
+from ae_zoo.training.build import build_model, dtype_policy, make_optimizer, make_strategy, worker_role
+from ae_zoo.training.pipeline import epoch_steps
 from ae_zoo.training.schedules import BetaSchedule
 from ae_zoo.viz.tensorboard import FigureLogger
 
@@ -102,22 +94,16 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
             model = build_model(model_cfg["name"], train_set, latent_dim=model_cfg["latent_dim"],
                                 seed=seed, architecture=model_cfg["architecture"],
                                 **model_cfg["options"])
-        conditional = model.conditional
-        labels = train_set.y if conditional else None
-        pipeline = ArrayPipeline(train_set.x, labels, training["batch_size"], seed=seed,
-                                 steps_per_epoch=training["steps_per_epoch"])
-        validation_pipeline = None if validation_set is None else ArrayPipeline(
-            validation_set.x, validation_set.y if conditional else None, training["batch_size"],
-            shuffle=False)
+        labels = train_set.y if model.conditional else None
         model.check_inputs(train_set.x, labels)  # clear errors before anything is trained
+        steps_per_epoch = epoch_steps(len(train_set), training["batch_size"],
+                                      training["steps_per_epoch"])
         epochs = training["epochs"]
         if training["steps"]:
-            epochs = math.ceil(training["steps"] / pipeline.steps_per_epoch)
-        total_steps = epochs * pipeline.steps_per_epoch
-        model.compile(optimizer=make_optimizer(training, total_steps),
+            epochs = math.ceil(training["steps"] / steps_per_epoch)
+        model.compile(optimizer=make_optimizer(training, epochs * steps_per_epoch),
                       jit_compile=training["jit_compile"],
-                      steps_per_execution=resolve_steps_per_execution(
-                          training["steps_per_execution"], pipeline.steps_per_epoch))
+                      steps_per_execution=training["steps_per_execution"])
 
     is_chief, task_id = worker_role(strategy)
     if not is_chief:
@@ -129,18 +115,17 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
         os.remove(os.path.join(out, ".history.csv.partial"))
     write_json(os.path.join(out, "run.json"), {
         "recipe": recipe, "command": command, "versions": versions(),
-        "input_shape": list(train_set.input_shape), "steps_per_epoch": pipeline.steps_per_epoch,
+        "input_shape": list(train_set.input_shape), "steps_per_epoch": steps_per_epoch,
         "epochs": epochs, "registry_name": model_cfg["name"],
     })
     preview_set = test_set if validation_set is None else validation_set  # for TensorBoard images
-    all_callbacks = [pipeline.callback(), *_callbacks(recipe, model, out, preview_set, resuming),
-                     *(callbacks or [])]
-    dataset, steps_per_epoch = fit_inputs(pipeline, model.steps_per_execution)
-    start = time.time()
-    history = model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                        callbacks=all_callbacks,
-                        validation_data=validation_pipeline and validation_pipeline.dataset(),
-                        verbose=verbose, shuffle=False)
+    all_callbacks = [*_callbacks(recipe, model, out, preview_set, resuming), *(callbacks or [])]
+    validation = None if validation_set is None else (
+        (validation_set.x, validation_set.y) if model.conditional else (validation_set.x,))
+    start = time.time()  # fit on the arrays: the engine streams them (ae_zoo.training.engine)
+    history = model.fit(train_set.x, labels, batch_size=training["batch_size"], epochs=epochs,
+                        steps_per_epoch=training["steps_per_epoch"], callbacks=all_callbacks,
+                        validation_data=validation, verbose=verbose)
     train_seconds = time.time() - start
     if recipe["callbacks"]["csv_log"]:
         os.replace(os.path.join(out, ".history.csv.partial"), os.path.join(out, "history.csv"))

@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras import ops
 
 from ae_zoo import _random
+from ae_zoo.data import ImageDataset
 from ae_zoo.models import _checks
 from ae_zoo.optimizers import FusedAdam
 
@@ -23,17 +24,24 @@ from ae_zoo.optimizers import FusedAdam
 class KerasEngine:
     """How ``compile`` and ``fit`` run without ae_zoo's speed machinery: as Keras runs them.
 
-    An engine has two hooks: ``compile_options(model, **options)`` returns the keyword
-    arguments of ``keras.Model.compile`` (resolving ``jit_compile="auto"``), and
-    ``train_function(model, function)`` returns the train function ``fit`` calls, given
-    Keras' own. :class:`ae_zoo.training.FastEngine` is the one ``import ae_zoo`` installs.
+    An engine has three hooks: ``compile_options(model, **options)`` returns the keyword
+    arguments of ``keras.Model.compile`` (resolving ``jit_compile`` and
+    ``steps_per_execution`` given as ``"auto"``), ``train_function(model, function)``
+    returns the train function ``fit`` calls, given Keras' own, and ``fit(model, keras_fit,
+    **arguments)`` runs ``fit`` (Keras' ``fit`` is ``keras_fit``; the arguments are checked
+    and named). :class:`ae_zoo.training.FastEngine` is the one ``import ae_zoo`` installs.
     """
 
-    def compile_options(self, model, **options):
-        return options
+    def compile_options(self, model, steps_per_execution="auto", **options):
+        if steps_per_execution == "auto":
+            steps_per_execution = 1  # Keras' default
+        return {"steps_per_execution": steps_per_execution, **options}
 
     def train_function(self, model, function):
         return function
+
+    def fit(self, model, keras_fit, **arguments):
+        return keras_fit(**arguments)
 
 
 def _first_tensor(x):
@@ -150,12 +158,15 @@ class Trainable:
         self.train_function = self.engine.train_function(self, self.train_function)
         return self.train_function
 
-    def compile(self, optimizer=None, loss=None, metrics=None, jit_compile="auto", **kwargs):
+    def compile(self, optimizer=None, loss=None, metrics=None, jit_compile="auto",
+                steps_per_execution="auto", **kwargs):
         """Keras ``compile``; with no optimizer, Adam(1e-3) (:class:`~ae_zoo.optimizers.FusedAdam`,
         Keras's Adam applied by TensorFlow's fused kernel). The loss is the model's own.
 
         ``jit_compile="auto"`` lets the :attr:`engine` decide whether XLA compiles the
         train step (ae_zoo's: where that is faster); ``True`` forces it.
+        ``steps_per_execution="auto"``: the engine picks it when ``fit`` knows the epoch
+        (ae_zoo's: a divisor of the epoch's steps up to 16); an integer is kept.
         """
         if loss is not None:
             raise ValueError(
@@ -164,7 +175,9 @@ class Trainable:
             )
         if metrics:
             raise ValueError("ae_zoo models track their own loss terms; compile(metrics=...) is not used.")
-        options = self.engine.compile_options(self, jit_compile=jit_compile, **kwargs)
+        options = self.engine.compile_options(self, jit_compile=jit_compile,
+                                              steps_per_execution=steps_per_execution, **kwargs)
+        self.auto_steps_per_execution = steps_per_execution == "auto"
         super().compile(optimizer=optimizer or FusedAdam(1e-3), **options)
 
     def compile_from_config(self, config):
@@ -217,18 +230,45 @@ class Trainable:
             if kwargs.get(key) is not None:
                 raise ValueError(f"ae_zoo models do not take `{key}`: every example counts once.")
 
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        self._reject_weights(kwargs)
+    def _arrays(self, x, y=None):
+        """``(x, y)``, an ``ImageDataset`` taken apart (its labels for a conditional model)."""
+        if isinstance(x, ImageDataset):
+            if y is None and self.conditional:
+                y = x.y
+            x = x.x
+        return x, y
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """Keras ``fit``, its arguments checked first; ``x`` may also be an ``ImageDataset``
+        (and ``validation_data`` one). In-memory arrays train through the engine's pipeline
+        (ae_zoo's: see :class:`ae_zoo.training.FastEngine`)."""
+        self._reject_weights({"sample_weight": sample_weight, "class_weight": class_weight})
+        x, y = self._arrays(x, y)
+        if isinstance(validation_data, ImageDataset):
+            validation_data = self._arrays(validation_data) if self.conditional \
+                else (validation_data.x,)
         self._prepare(x, y)
         self._check_validation(validation_data)
-        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+        return self.engine.fit(
+            self, super().fit, x=x, y=y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+            callbacks=callbacks, validation_split=validation_split,
+            validation_data=validation_data, shuffle=shuffle, initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size, validation_freq=validation_freq)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._reject_weights(kwargs)
-        self._prepare(x, y)
+        x, y = self._arrays(x, y)
+        if not kwargs.get("_use_cached_eval_dataset"):  # fit's validation: checked by fit
+            self._prepare(x, y)
         return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
+        if isinstance(x, ImageDataset):
+            x = (x.x, x.y) if self.conditional else x.x
         self._prepare(x)
         return super().predict(x, *args, **kwargs)
 

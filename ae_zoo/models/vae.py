@@ -21,6 +21,9 @@ from ae_zoo.models.registry import register
 tfd = tfp.distributions
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+#: At most this many decoder passes per compiled call of ``log_likelihood`` (K x examples):
+#: larger calls spend their time moving K x batch x pixels of logits through memory.
+IWAE_DECODES_PER_CALL = 32768
 # Bounds on log sigma^2 that keep exp() finite in float32 early in training.
 _LOG_VAR_RANGE = (-30.0, 20.0)
 
@@ -218,22 +221,32 @@ class VAE(Autoencoder):
 
         log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K,
         z_k ~ q(z|x), K = ``num_samples``. K = 1 is a one-sample ELBO; the
-        estimate is a lower bound that tightens as K grows. Returns numpy.
+        estimate is a lower bound that tightens as K grows. Runs through one compiled
+        function, ``batch_size`` examples a call (fewer when K x batch_size would exceed
+        :data:`IWAE_DECODES_PER_CALL` decodes); the draws are a function of ``seed`` and
+        the batching. Returns numpy.
         """
-        if int(num_samples) < 1:
-            raise ValueError(f"`num_samples` must be >= 1, got {num_samples}.")
+        if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
+            raise ValueError(f"`num_samples` must be an integer >= 1, got {num_samples!r}.")
+        k = int(num_samples)
         x = np.asarray(x, dtype="float32")
         self._check_concrete(x, self.example_shape, "x")
         _checks.check_labels(self, labels, len(x))
         labels = None if labels is None else np.asarray(labels).reshape(-1)
+        step = max(1, min(_checks.check_count(batch_size, "batch_size"), IWAE_DECODES_PER_CALL // k))
+        key = ("log_likelihood", k)
+        if key not in self._compiled_functions:
+            self._compiled_functions[key] = tf.function(
+                lambda xb, seed_b, condition: self._iwae_batch(xb, k, seed_b, condition),
+                autograph=False, reduce_retracing=True)
+        function = self._compiled_functions[key]
         out = []
-        for i, start in enumerate(range(0, len(x), batch_size)):
-            part = slice(start, start + batch_size)
-            seed_i = tf.constant([int(seed), i], dtype=tf.int32)
+        for i, start in enumerate(range(0, len(x), step)):
+            part = slice(start, start + step)
             condition = None if labels is None else self.condition(labels[part])
-            out.append(self._iwae_batch(tf.constant(x[part]), int(num_samples), seed_i,
-                                        condition).numpy())
-        return np.concatenate(out)
+            out.append(function(tf.constant(x[part]), tf.constant([int(seed), i], tf.int32),
+                                condition).numpy())
+        return np.concatenate(out) if out else np.zeros((0,), "float32")
 
     def _iwae_batch(self, x, k, seed, condition=None):
         mean, log_var, side = self.posterior_params(x, False, condition)

@@ -1,7 +1,6 @@
 """What a recipe builds before training: the model, the optimizer and its learning-rate
-schedule, the tf.distribute strategy, the dtype policy, the steps per execution and the
-inputs ``fit`` streams. Shared by ``ae-zoo train`` (:mod:`ae_zoo.experiments.train`) and
-``ae-zoo tune`` (:mod:`ae_zoo.tuning`)."""
+schedule, the tf.distribute strategy and the dtype policy. Shared by ``ae-zoo train``
+(:mod:`ae_zoo.experiments.train`) and ``ae-zoo tune`` (:mod:`ae_zoo.tuning`)."""
 
 import contextlib
 import inspect
@@ -98,29 +97,3 @@ def dtype_policy(name):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-def resolve_steps_per_execution(value, steps_per_epoch, auto=16, whole_epoch=64):
-    """``auto``: several steps per call of the compiled function, preferably a divisor of
-    the epoch's steps, so that :func:`fit_inputs` can stream the epochs.
-
-    The largest divisor up to ``auto`` (16) if it is at least 4; else the whole epoch when
-    it has at most ``whole_epoch`` steps; else ``auto``, with a short last execution.
-    """
-    if value != "auto":
-        return int(value)
-    if steps_per_epoch <= auto:
-        return steps_per_epoch
-    largest = max(d for d in range(1, auto + 1) if steps_per_epoch % d == 0)
-    if largest >= 4:
-        return largest
-    return steps_per_epoch if steps_per_epoch <= whole_epoch else auto
-
-
-def fit_inputs(pipeline, steps_per_execution):
-    """``(dataset, steps_per_epoch)`` for ``fit``: the endless :meth:`ArrayPipeline.stream`
-    when whole executions make up an epoch (Keras then keeps one iterator for the run),
-    else the one-epoch :meth:`ArrayPipeline.dataset` (``steps_per_epoch`` None)."""
-    if pipeline.steps_per_epoch % int(steps_per_execution) == 0:
-        return pipeline.stream(), pipeline.steps_per_epoch
-    return pipeline.dataset(), None

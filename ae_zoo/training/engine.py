@@ -8,14 +8,30 @@ plugins included: the models declare what to compute, the engine decides how it 
   kernels run about 2x slower than TensorFlow's oneDNN kernels
   (``benchmarks/throughput.py``); never when a layer does not support XLA
   (``supports_jit = False``) or under a tf.distribute strategy with several replicas.
+* ``compile(steps_per_execution="auto")`` (the default) runs several steps per call of
+  the compiled function, a divisor of the epoch's steps when ``fit`` knows them
+  (:func:`resolve_steps_per_execution`); an integer the user gives is kept.
 * With XLA, ``steps_per_execution > 1`` and no strategy, the steps of an execution run as
   one XLA program (:mod:`ae_zoo.training.fused`).
+* ``fit`` on in-memory arrays (numpy, eager tensors, an ``ImageDataset``) trains on
+  :class:`~ae_zoo.training.pipeline.ArrayPipeline`: batches gathered from one in-memory
+  tensor in a (seed, epoch)-determined order, the whole run one stream of epochs (Keras
+  keeps one iterator instead of replacing it every epoch), the last partial batch of an
+  epoch included. The seed is the model's ``seed`` (else drawn from numpy's global
+  generator, which ``keras.utils.set_random_seed`` seeds). Everything else of ``fit`` is
+  Keras': ``validation_data`` / ``validation_split`` (the last fraction of the arrays, as
+  Keras takes it), ``shuffle``, ``initial_epoch``, ``steps_per_epoch`` (at most that many
+  batches per epoch), callbacks (``on_train_batch_end`` once per execution, as Keras
+  documents for ``steps_per_execution``), ``BackupAndRestore``, the progress bar and the
+  history. A ``tf.data.Dataset`` or any other input goes to Keras unchanged.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from ae_zoo.training import fused
+from ae_zoo.training.pipeline import ArrayPipeline
 
 _CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
                  keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
@@ -42,13 +58,96 @@ def xla_helps(model):
     return True
 
 
-class FastEngine:
-    """ae_zoo's engine: the XLA policy and several steps in one XLA program (see the module)."""
+def resolve_steps_per_execution(value, steps_per_epoch, auto=16, whole_epoch=64):
+    """``auto``: several steps per call of the compiled function, preferably a divisor of
+    the epoch's steps, so that :func:`fit_inputs` can stream the epochs.
 
-    def compile_options(self, model, jit_compile="auto", **options):
+    The largest divisor up to ``auto`` (16) if it is at least 4; else the whole epoch when
+    it has at most ``whole_epoch`` steps; else ``auto``, with a short last execution.
+    """
+    if value != "auto":
+        return int(value)
+    if steps_per_epoch <= auto:
+        return steps_per_epoch
+    largest = max(d for d in range(1, auto + 1) if steps_per_epoch % d == 0)
+    if largest >= 4:
+        return largest
+    return steps_per_epoch if steps_per_epoch <= whole_epoch else auto
+
+
+def fit_inputs(pipeline, steps_per_execution):
+    """``(dataset, steps_per_epoch)`` for ``fit``: the endless :meth:`ArrayPipeline.stream`
+    when whole executions make up an epoch (Keras then keeps one iterator for the run),
+    else the one-epoch :meth:`ArrayPipeline.dataset` (``steps_per_epoch`` None)."""
+    if pipeline.steps_per_epoch % int(steps_per_execution) == 0:
+        return pipeline.stream(), pipeline.steps_per_epoch
+    return pipeline.dataset(), None
+
+
+def in_memory(x):
+    """Whether ``x`` is an array ``fit`` can put in the in-memory pipeline."""
+    return isinstance(x, np.ndarray) or (isinstance(x, tf.Tensor) and hasattr(x, "numpy"))
+
+
+def _last_fraction(arrays, fraction):
+    """Keras' ``validation_split``: the last ``fraction`` of every array held out."""
+    total = len(arrays[0])
+    split = int(total * (1.0 - fraction))
+    if not 0 < split < total:
+        raise ValueError(f"`validation_split`={fraction} leaves no training or no validation "
+                         f"examples of {total}.")
+    return [None if a is None else a[:split] for a in arrays], \
+        [None if a is None else a[split:] for a in arrays]
+
+
+class FastEngine:
+    """ae_zoo's engine: the XLA policy, steps per execution, several steps in one XLA
+    program, and ``fit`` on arrays through the in-memory pipeline (see the module)."""
+
+    def compile_options(self, model, jit_compile="auto", steps_per_execution="auto", **options):
         if jit_compile == "auto":
             jit_compile = xla_helps(model)
-        return {"jit_compile": jit_compile, **options}
+        if steps_per_execution == "auto":
+            steps_per_execution = 1  # until fit knows the epoch
+        return {"jit_compile": jit_compile, "steps_per_execution": steps_per_execution, **options}
+
+    def _set_steps_per_execution(self, model, steps_per_epoch):
+        """Resolves ``"auto"`` for an epoch of ``steps_per_epoch`` steps (unknown: 1)."""
+        if not getattr(model, "auto_steps_per_execution", False):
+            return
+        steps = resolve_steps_per_execution("auto", steps_per_epoch) if steps_per_epoch else 1
+        if steps != model.steps_per_execution:
+            model.steps_per_execution = steps
+            model.train_function = model.test_function = model.predict_function = None
+
+    def fit(self, model, keras_fit, x=None, y=None, batch_size=None, validation_split=0.0,
+            validation_data=None, shuffle=True, steps_per_epoch=None, callbacks=None,
+            validation_batch_size=None, **arguments):
+        if not in_memory(x):
+            cardinality = int(x.cardinality()) if isinstance(x, tf.data.Dataset) else -1
+            self._set_steps_per_execution(model, steps_per_epoch or max(cardinality, 0))
+            return keras_fit(x=x, y=y, batch_size=batch_size, validation_split=validation_split,
+                             validation_data=validation_data, shuffle=shuffle,
+                             steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                             validation_batch_size=validation_batch_size, **arguments)
+        if validation_split and validation_data is None:
+            (x, y), validation_data = _last_fraction([x, y], validation_split)
+        batch_size = int(batch_size or 32)  # Keras' default
+        seed = model.seed if model.seed is not None else int(np.random.randint(2**31 - 1))
+        pipeline = ArrayPipeline(x, y, batch_size, seed=seed, shuffle=bool(shuffle),
+                                 steps_per_epoch=steps_per_epoch, drop_remainder=False)
+        self._set_steps_per_execution(model, pipeline.steps_per_epoch)
+        dataset, per_epoch = fit_inputs(pipeline, model.steps_per_execution)
+        if validation_data is not None:
+            if in_memory(validation_data):
+                validation_data = (validation_data,)
+            vx, vy, _ = keras.utils.unpack_x_y_sample_weight(tuple(validation_data))
+            if in_memory(vx):
+                validation_data = ArrayPipeline(vx, vy, int(validation_batch_size or batch_size),
+                                                shuffle=False).dataset()
+        return keras_fit(x=dataset, steps_per_epoch=per_epoch, shuffle=False,
+                         callbacks=[pipeline.callback(), *(callbacks or [])],
+                         validation_data=validation_data, **arguments)
 
     def train_function(self, model, function):
         default_strategy = (not tf.distribute.has_strategy()

@@ -23,6 +23,22 @@ import numpy as np
 import tensorflow as tf
 
 
+def epoch_steps(num_examples, batch_size, steps_per_epoch=None, drop_remainder=False):
+    """The batches of one epoch: ``ceil(N / batch_size)`` (``floor`` when the partial batch
+    is dropped), at most ``steps_per_epoch``."""
+    full = num_examples // batch_size if drop_remainder else math.ceil(num_examples / batch_size)
+    return min(full, int(steps_per_epoch)) if steps_per_epoch else full
+
+
+def _tensor(array, what):
+    """An in-memory copy for the pipeline: images as float32, labels as int64, a
+    floating reconstruction target as float32."""
+    array = np.asarray(array)
+    if what == "y" and not np.issubdtype(array.dtype, np.floating):
+        return tf.convert_to_tensor(array.astype("int64"))
+    return tf.convert_to_tensor(array.astype("float32", copy=False))
+
+
 class EpochSetter(keras.callbacks.Callback):
     """Sets the pipelines' epoch variable at the start of every epoch (also after a resume)."""
 
@@ -39,7 +55,8 @@ class ArrayPipeline:
     """Batches of ``x`` (or ``(x, y)``) in a (seed, epoch)-determined order.
 
     Args:
-        x: float32 array [N, ...]; y: optional labels [N].
+        x: float32 array [N, ...]; y: optional labels [N] (or a float reconstruction target
+            shaped like x).
         batch_size: global batch size.
         seed: the shuffling seed; ``shuffle=False`` keeps the stored order.
         steps_per_epoch: at most this many batches per epoch (a fresh random
@@ -53,8 +70,8 @@ class ArrayPipeline:
 
     def __init__(self, x, y=None, batch_size=128, seed=0, shuffle=True, steps_per_epoch=None,
                  drop_remainder=None):
-        self.x = tf.convert_to_tensor(np.asarray(x, dtype="float32"))
-        self.y = None if y is None else tf.convert_to_tensor(np.asarray(y, dtype="int64"))
+        self.x = _tensor(x, "x")
+        self.y = None if y is None else _tensor(y, "y")
         self.num_examples = int(self.x.shape[0])
         if self.num_examples == 0:
             raise ValueError("The dataset is empty: there is nothing to train on.")
@@ -70,8 +87,8 @@ class ArrayPipeline:
                 "examples); lower the batch size."
             )
         self._whole = self.num_examples // self.batch_size  # batches of batch_size examples
-        full = self._whole if self.drop_remainder else math.ceil(self.num_examples / self.batch_size)
-        self.steps_per_epoch = min(full, int(steps_per_epoch)) if steps_per_epoch else full
+        self.steps_per_epoch = epoch_steps(self.num_examples, self.batch_size, steps_per_epoch,
+                                           self.drop_remainder)
         batch_bytes = self.batch_size * int(np.prod(self.x.shape[1:])) * self.x.dtype.size
         whole_batches = min(self._whole, self.steps_per_epoch)
         self.batches_per_chunk = max(1, min(whole_batches, self.CHUNK_BYTES // batch_bytes))

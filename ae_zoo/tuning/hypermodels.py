@@ -16,25 +16,20 @@ loss (``model.compile``) and the trial's learning rate::
 ``tensorboard`` package, which TensorFlow 2.21 no longer installs; see
 :mod:`ae_zoo.tuning.tuners`.)
 
-``fit`` takes numpy arrays (``x``; ``x, labels`` for the conditional VAE) and trains on
-the same seeded, epoch-keyed pipeline as ``ae-zoo train``; datasets pass through to
-``model.fit`` unchanged.
+``fit`` takes numpy arrays (``x``; ``x, labels`` for a conditional model) and trains them
+with ``model.fit``, on the same seeded, epoch-keyed pipeline as ``ae-zoo train``; datasets
+pass through to ``model.fit`` unchanged.
 """
 
 import keras
 import keras_tuner
-import numpy as np
+import tensorflow as tf
 
 from ae_zoo import models as model_lib
 from ae_zoo.optimizers import FusedAdam
 from ae_zoo.training import recipes as recipe_lib
-from ae_zoo.training.build import (
-    dtype_policy,
-    fit_inputs,
-    make_optimizer,
-    resolve_steps_per_execution,
-)
-from ae_zoo.training.pipeline import ArrayPipeline
+from ae_zoo.training.build import dtype_policy, make_optimizer
+from ae_zoo.training.pipeline import epoch_steps
 from ae_zoo.tuning import spaces
 
 
@@ -188,9 +183,7 @@ class AutoencoderHyperModel(keras_tuner.HyperModel):
         """Steps per epoch on ``dataset_size`` examples (None when the size is unknown)."""
         if not self.dataset_size:
             return None
-        steps = max(1, self.dataset_size // batch_size)
-        limit = (self.training or {}).get("steps_per_epoch")
-        return min(steps, limit) if limit else steps
+        return epoch_steps(self.dataset_size, batch_size, (self.training or {}).get("steps_per_epoch"))
 
     def _optimizer(self, config):
         if not self.training:
@@ -204,10 +197,7 @@ class AutoencoderHyperModel(keras_tuner.HyperModel):
         options = {}
         if self.training:
             options["jit_compile"] = self.training["jit_compile"]
-            spe = self.training["steps_per_execution"]
-            steps = self.steps_per_epoch(config["batch_size"])
-            if spe != "auto" or steps:
-                options["steps_per_execution"] = resolve_steps_per_execution(spe, steps)
+            options["steps_per_execution"] = self.training["steps_per_execution"]
         options.update(self.compile_options)
         return options
 
@@ -233,43 +223,16 @@ class AutoencoderHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp, model, x=None, y=None, validation_data=None, batch_size=None, callbacks=None,
             **kwargs):
-        """Trains ``model``: numpy ``x`` (and labels ``y`` for the conditional VAE) go through
-        the seeded pipeline of ``ae-zoo train``, batched by the trial's ``batch_size``
+        """Trains ``model`` with ``model.fit``: batched by the trial's ``batch_size``
         (searched, given, or the base one), at most ``steps_per_epoch`` batches per epoch
-        (given, or the recipe's); anything else goes to ``model.fit`` as is."""
+        (given, or the recipe's); arrays go through the same in-memory pipeline as
+        ``ae-zoo train`` (the model's seed orders the batches)."""
         batch_size = int(self.config_for(hp)["batch_size"] if "batch_size" in hp.values
                          else batch_size or self.base["batch_size"])
-        callbacks = list(callbacks or [])
-        if not _is_array(x) or (y is not None and not self.conditional):
-            if _is_array(x):
-                kwargs["batch_size"] = batch_size  # a dataset is batched already
-            return model.fit(x, y, validation_data=validation_data, callbacks=callbacks, **kwargs)
-        if self.conditional and y is None:
+        if self.conditional and y is None and not isinstance(x, tf.data.Dataset):
             raise ValueError(f"{self.model_name} needs labels: search(x, labels, ...).")
-        model.check_inputs(x, y)  # clear errors before the pipeline converts anything
+        if isinstance(x, tf.data.Dataset):
+            return model.fit(x, validation_data=validation_data, callbacks=callbacks, **kwargs)
         limit = kwargs.pop("steps_per_epoch", None) or (self.training or {}).get("steps_per_epoch")
-        pipeline = ArrayPipeline(x, y, batch_size, seed=self.seed, steps_per_epoch=limit)
-        if validation_data is not None:
-            vx, vy = _split_pair(validation_data)
-            model.check_inputs(vx, vy, what="validation_data")
-            validation_data = ArrayPipeline(vx, vy if self.conditional else None, batch_size,
-                                            shuffle=False).dataset()
-        kwargs.pop("shuffle", None)
-        dataset, steps_per_epoch = fit_inputs(pipeline, model.steps_per_execution)
-        return model.fit(dataset, steps_per_epoch=steps_per_epoch, validation_data=validation_data,
-                         shuffle=False, callbacks=[pipeline.callback(), *callbacks], **kwargs)
-
-
-def _is_array(x):
-    return isinstance(x, np.ndarray)
-
-
-def _split_pair(data):
-    if _is_array(data):
-        return data, None
-    data = tuple(data)
-    if len(data) == 1:
-        return data[0], None
-    if len(data) == 2:
-        return data
-    raise ValueError("`validation_data` must be (x,) or (x, labels) arrays.")
+        return model.fit(x, y, batch_size=batch_size, steps_per_epoch=limit,
+                         validation_data=validation_data, callbacks=callbacks, **kwargs)

@@ -95,3 +95,28 @@ def test_not_fused_under_a_strategy():
         model.compile(jit_compile=True, steps_per_execution=4)
     model.fit(data(16), epochs=1, batch_size=4, verbose=0)
     assert not fused(model)
+
+
+def test_batches_of_unknown_shape_are_pulled_one_by_one_and_train_as_keras_loop():
+    x = data(20)
+
+    def batches():
+        return tf.data.Dataset.from_generator(
+            lambda: (x[i:i + 4] for i in range(0, 20, 4)),
+            output_signature=tf.TensorSpec((None, None, None, None), tf.float32))
+
+    spec = batches().element_spec
+    assert not _fused._static(spec) and not _fused._fixed_examples(spec)
+    trained = []
+    for keras_loop in (False, True):
+        keras.utils.set_random_seed(0)
+        model = models.VAE(input_shape=SHAPE, latent_dim=2, hidden_units=(8,), seed=3)
+        if keras_loop:
+            model.engine = models.KerasEngine()
+        model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=True, steps_per_execution=4)
+        model.fit(batches(), epochs=2, verbose=0)
+        trained.append(model)
+    assert fused(trained[0]) and not fused(trained[1])
+    assert int(trained[0].optimizer.iterations) == int(trained[1].optimizer.iterations) == 10
+    for wa, wb in zip(trained[0].get_weights(), trained[1].get_weights(), strict=True):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)

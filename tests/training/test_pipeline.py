@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from ae_zoo import models
 from ae_zoo.training.pipeline import ArrayPipeline
-from ae_zoo.training.build import fit_inputs, resolve_steps_per_execution
+from ae_zoo.training.engine import fit_inputs, resolve_steps_per_execution
 
 
 def examples(n=50):
