@@ -22,6 +22,7 @@ from sklearn.datasets import load_digits
 from ae_zoo import cli, models
 from ae_zoo.export import export_saved_model, find_forbidden_ops, load_pretrained
 from ae_zoo.training.build import dtype_policy
+from ae_zoo.training.pipeline import ArrayPipeline
 from ae_zoo.tuning import AutoencoderHyperModel, default_objective, objective_names
 
 SHAPE = (8, 8, 1)
@@ -166,6 +167,32 @@ def check_declarations(model):
     if model.has_likelihood:
         log_px = model.log_likelihood(x, labels=labels, num_samples=4)
         assert log_px.shape == (5,) and np.all(np.isfinite(log_px))
+
+
+def check_fit_on_arrays_is_keras_fit_on_the_stream(name):
+    """``fit`` on arrays (the fast path: the in-memory stream, several steps per execution,
+    in one XLA program under XLA) reaches the weights of Keras' own loop fed the same
+    batches (the model's seed orders them). Partial last batches: tests/training/test_fit.py."""
+    x, y = digits(16)
+    trained = []
+    for engine in (None, models.KerasEngine()):
+        model = tiny(name)
+        if engine is not None:
+            model.engine = engine
+        model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                      jit_compile=trained[0].jit_compile if trained else "auto")
+        labels = labels_for(model, y)
+        if engine is None:
+            model.fit(x, labels, batch_size=8, epochs=2, verbose=0)
+        else:
+            pipeline = ArrayPipeline(x, labels, 8, seed=model.seed, drop_remainder=False)
+            model.fit(pipeline.dataset(), epochs=2, callbacks=[pipeline.callback()], verbose=0)
+        trained.append(model)
+    fast, plain = trained
+    assert fast.steps_per_execution == 2 and plain.steps_per_execution == 1
+    assert int(fast.optimizer.iterations) == int(plain.optimizer.iterations) == 4
+    for a, b in zip(fast.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def check_keras_round_trip(name, tmp_path):

@@ -38,6 +38,11 @@ def test_export_equals_the_model(trained, tmp_path, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_fit_on_arrays_is_keras_fit_on_the_stream(name):
+    battery.check_fit_on_arrays_is_keras_fit_on_the_stream(name)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_keras_round_trip(tmp_path, name):
     battery.check_keras_round_trip(name, tmp_path)
 

@@ -19,7 +19,11 @@ class ImageDataset:
 
     Attributes:
         name, split: where it came from.
-        x: float32 [N, H, W, C] images in [0, 1].
+        images: the stored images [N, H, W, C]: float32 in [0, 1], or uint8 in [0, 255]
+            standing for value / 255 (4x less memory; TFDS data is kept so, and training
+            converts each batch as it goes).
+        x: the images as float32 in [0, 1] (``images`` itself when float32; for uint8 a
+            float copy made on each access: keep it in a variable).
         y: int64 [N] class labels, or None.
         num_classes: number of label classes, or None.
         factors: int64 [N, K] ground-truth factor indices, or None.
@@ -32,7 +36,7 @@ class ImageDataset:
 
     name: str
     split: str
-    x: np.ndarray
+    images: np.ndarray
     y: Optional[np.ndarray] = None
     num_classes: Optional[int] = None
     factors: Optional[np.ndarray] = None
@@ -41,12 +45,14 @@ class ImageDataset:
     ground_truth: Optional[GroundTruthData] = None
 
     def __post_init__(self):
-        if not isinstance(self.x, np.ndarray) or self.x.dtype != np.float32 or self.x.ndim != 4:
+        if not isinstance(self.images, np.ndarray) or self.images.dtype not in (np.float32, np.uint8) \
+                or self.images.ndim != 4:
             raise ValueError(
-                "x must be a float32 numpy array of shape [N, H, W, C], got "
-                f"{getattr(self.x, 'dtype', type(self.x))} {getattr(self.x, 'shape', '')}"
+                "images must be a float32 (in [0, 1]) or uint8 (0-255) numpy array of shape "
+                f"[N, H, W, C], got {getattr(self.images, 'dtype', type(self.images))} "
+                f"{getattr(self.images, 'shape', '')}"
             )
-        n = len(self.x)
+        n = len(self.images)
         if self.y is not None:
             self.y = np.asarray(self.y, dtype=np.int64)
             if self.y.shape != (n,):
@@ -63,12 +69,19 @@ class ImageDataset:
             self.factor_names = tuple(self.factor_names)
 
     @property
+    def x(self) -> np.ndarray:
+        """The images as float32 in [0, 1] (a copy for uint8 storage)."""
+        if self.images.dtype == np.uint8:
+            return self.images.astype(np.float32) / np.float32(255.0)
+        return self.images
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one image, (H, W, C)."""
-        return tuple(self.x.shape[1:])
+        return tuple(self.images.shape[1:])
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.images)
 
     def __repr__(self) -> str:
         parts = [f"name={self.name!r}", f"split={self.split!r}", f"n={len(self)}",
@@ -97,7 +110,7 @@ class ImageDataset:
 
         def part(index, split):
             return dataclasses.replace(
-                self, split=split, x=self.x[index],
+                self, split=split, images=self.images[index],
                 y=None if self.y is None else self.y[index],
                 factors=None if self.factors is None else self.factors[index])
 
@@ -129,7 +142,8 @@ class ImageDataset:
             raise ValueError(
                 f"with_labels=True but dataset {self.name!r} has no labels (y is None)"
             )
-        ds = tf.data.Dataset.from_tensor_slices((self.x, self.y) if with_labels else self.x)
+        x = self.x
+        ds = tf.data.Dataset.from_tensor_slices((x, self.y) if with_labels else x)
         if cache:
             ds = ds.cache()
         if shuffle:

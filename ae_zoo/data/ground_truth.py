@@ -142,7 +142,8 @@ class FactorLookup(GroundTruthData):
     def sample_observations_from_factors(
         self, factors: np.ndarray, random_state: RandomStateLike = None
     ) -> np.ndarray:
-        """Looks the observations up; ``random_state`` is unused (the table is fixed)."""
+        """Looks the observations up (float32 in [0, 1], also from a uint8 table);
+        ``random_state`` is unused (the table is fixed)."""
         factors = check_factors(factors, self.factor_sizes)
         rows = self._row_of[self._flat(factors)]
         missing = np.flatnonzero(rows < 0)
@@ -153,4 +154,7 @@ class FactorLookup(GroundTruthData):
                 f"is not in the loaded data ({missing.size} of {len(factors)} requested rows "
                 "missing); load the full split (no max_examples) to use the whole grid"
             )
-        return self._observations[rows]
+        observations = self._observations[rows]
+        if observations.dtype == np.uint8:
+            return observations.astype(np.float32) / np.float32(255.0)
+        return observations

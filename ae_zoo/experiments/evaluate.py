@@ -75,7 +75,7 @@ def _dataset(model, info, dataset, split, num_examples, data_options):
     data = load_split(name, split, info["data_dir"] if name == info["dataset"] else None, **options)
     if num_examples is not None and int(num_examples) < len(data):
         n = int(num_examples)
-        data = dataclasses.replace(data, x=data.x[:n], y=None if data.y is None else data.y[:n],
+        data = dataclasses.replace(data, images=data.images[:n], y=None if data.y is None else data.y[:n],
                                    factors=None if data.factors is None else data.factors[:n])
     check_dataset(model, data)
     return data, options

@@ -95,7 +95,7 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
                                 seed=seed, architecture=model_cfg["architecture"],
                                 **model_cfg["options"])
         labels = train_set.y if model.conditional else None
-        model.check_inputs(train_set.x, labels)  # clear errors before anything is trained
+        model.check_inputs(train_set, labels)  # clear errors before anything is trained
         steps_per_epoch = epoch_steps(len(train_set), training["batch_size"],
                                       training["steps_per_epoch"])
         epochs = training["epochs"]
@@ -120,12 +120,10 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
     })
     preview_set = test_set if validation_set is None else validation_set  # for TensorBoard images
     all_callbacks = [*_callbacks(recipe, model, out, preview_set, resuming), *(callbacks or [])]
-    validation = None if validation_set is None else (
-        (validation_set.x, validation_set.y) if model.conditional else (validation_set.x,))
-    start = time.time()  # fit on the arrays: the engine streams them (ae_zoo.training.engine)
-    history = model.fit(train_set.x, labels, batch_size=training["batch_size"], epochs=epochs,
+    start = time.time()  # fit on the data: the engine streams it (ae_zoo.training.engine)
+    history = model.fit(train_set, labels, batch_size=training["batch_size"], epochs=epochs,
                         steps_per_epoch=training["steps_per_epoch"], callbacks=all_callbacks,
-                        validation_data=validation, verbose=verbose)
+                        validation_data=validation_set, verbose=verbose)
     train_seconds = time.time() - start
     if recipe["callbacks"]["csv_log"]:
         os.replace(os.path.join(out, ".history.csv.partial"), os.path.join(out, "history.csv"))

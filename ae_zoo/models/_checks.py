@@ -7,6 +7,8 @@ was expected, instead of a shape error from deep inside a compiled graph.
 import numpy as np
 import tensorflow as tf
 
+from ae_zoo.data import ImageDataset
+
 
 def _first(structure):
     """The first tensor of a possibly nested (x, y) structure."""
@@ -148,8 +150,22 @@ def check_seed(seed):
 def check_model_inputs(model, x, y=None, value_range=None, what="x"):
     """Checks what fit/evaluate/predict get: the inputs ``x`` and, for a conditional model,
     its labels (``y``, or pairs in ``x`` or in a dataset), else an optional reconstruction
-    target ``y`` shaped like ``x``."""
+    target ``y`` shaped like ``x``. An ``ImageDataset`` is checked as its arrays (uint8
+    images, value / 255, are in range by construction)."""
     shape = model.example_shape
+    if isinstance(x, ImageDataset):
+        if x.images.dtype != np.uint8:
+            x = x.images
+        else:  # value / 255: finite and in range by construction
+            if len(x) == 0:
+                raise ValueError(f"`{what}` is empty: there is nothing to train on.")
+            _check_shape(x.images.shape[1:], shape, what)
+            if model.conditional:
+                check_labels(model, y, len(x), f"labels for {what}")
+            elif y is not None:
+                raise ValueError(f"{type(model).__name__} is not conditional: an ImageDataset "
+                                 f"as `{what}` takes no second argument.")
+            return
     if model.conditional:
         if isinstance(x, tf.data.Dataset):
             spec = x.element_spec

@@ -40,8 +40,12 @@ class KerasEngine:
     def train_function(self, model, function):
         return function
 
-    def fit(self, model, keras_fit, **arguments):
-        return keras_fit(**arguments)
+    def fit(self, model, keras_fit, x=None, validation_data=None, **arguments):
+        if isinstance(x, ImageDataset):  # Keras takes arrays
+            x = x.x
+        if validation_data is not None and isinstance(validation_data[0], ImageDataset):
+            validation_data = (validation_data[0].x, *validation_data[1:])
+        return keras_fit(x=x, validation_data=validation_data, **arguments)
 
 
 def _first_tensor(x):
@@ -201,6 +205,11 @@ class Trainable:
         _checks.check_array(x, shape, value_range, what, allow_empty=True)
 
     def _check_validation(self, validation_data):
+        if isinstance(validation_data, (tuple, list)) and validation_data \
+                and isinstance(validation_data[0], ImageDataset):
+            labels = validation_data[1] if len(validation_data) > 1 else None
+            self.check_inputs(validation_data[0], labels, what="validation_data")
+            return
         if validation_data is None or isinstance(validation_data, tf.data.Dataset):
             if validation_data is not None:
                 self.check_inputs(validation_data, what="validation_data")
@@ -243,13 +252,14 @@ class Trainable:
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
             validation_batch_size=None, validation_freq=1):
         """Keras ``fit``, its arguments checked first; ``x`` may also be an ``ImageDataset``
-        (and ``validation_data`` one). In-memory arrays train through the engine's pipeline
-        (ae_zoo's: see :class:`ae_zoo.training.FastEngine`)."""
+        (and ``validation_data`` one: its labels go with it for a conditional model). The
+        engine decides how arrays train (ae_zoo's: :class:`ae_zoo.training.FastEngine`)."""
         self._reject_weights({"sample_weight": sample_weight, "class_weight": class_weight})
-        x, y = self._arrays(x, y)
+        if isinstance(x, ImageDataset) and y is None and self.conditional:
+            y = x.y
         if isinstance(validation_data, ImageDataset):
-            validation_data = self._arrays(validation_data) if self.conditional \
-                else (validation_data.x,)
+            validation_data = (validation_data, validation_data.y) if self.conditional \
+                else (validation_data,)
         self._prepare(x, y)
         self._check_validation(validation_data)
         return self.engine.fit(

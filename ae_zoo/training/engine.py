@@ -30,6 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ae_zoo.data import ImageDataset
 from ae_zoo.training import fused
 from ae_zoo.training.pipeline import ArrayPipeline
 
@@ -85,8 +86,14 @@ def fit_inputs(pipeline, steps_per_execution):
 
 
 def in_memory(x):
-    """Whether ``x`` is an array ``fit`` can put in the in-memory pipeline."""
-    return isinstance(x, np.ndarray) or (isinstance(x, tf.Tensor) and hasattr(x, "numpy"))
+    """Whether ``x`` is data ``fit`` can put in the in-memory pipeline: an array, an eager
+    tensor, or an ``ImageDataset`` (its stored images, uint8 ones included)."""
+    return isinstance(x, (np.ndarray, ImageDataset)) or (
+        isinstance(x, tf.Tensor) and hasattr(x, "numpy"))
+
+
+def _images(x):
+    return x.images if isinstance(x, ImageDataset) else x
 
 
 def _last_fraction(arrays, fraction):
@@ -130,6 +137,7 @@ class FastEngine:
                              validation_data=validation_data, shuffle=shuffle,
                              steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                              validation_batch_size=validation_batch_size, **arguments)
+        x = _images(x)
         if validation_split and validation_data is None:
             (x, y), validation_data = _last_fraction([x, y], validation_split)
         batch_size = int(batch_size or 32)  # Keras' default
@@ -143,7 +151,7 @@ class FastEngine:
                 validation_data = (validation_data,)
             vx, vy, _ = keras.utils.unpack_x_y_sample_weight(tuple(validation_data))
             if in_memory(vx):
-                validation_data = ArrayPipeline(vx, vy, int(validation_batch_size or batch_size),
+                validation_data = ArrayPipeline(_images(vx), vy, int(validation_batch_size or batch_size),
                                                 shuffle=False).dataset()
         return keras_fit(x=dataset, steps_per_epoch=per_epoch, shuffle=False,
                          callbacks=[pipeline.callback(), *(callbacks or [])],

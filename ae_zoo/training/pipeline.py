@@ -31,11 +31,14 @@ def epoch_steps(num_examples, batch_size, steps_per_epoch=None, drop_remainder=F
 
 
 def _tensor(array, what):
-    """An in-memory copy for the pipeline: images as float32, labels as int64, a
+    """An in-memory copy for the pipeline: images as float32 (uint8 ones stay uint8, a
+    quarter of the memory, and are converted a batch at a time), labels as int64, a
     floating reconstruction target as float32."""
     array = np.asarray(array)
     if what == "y" and not np.issubdtype(array.dtype, np.floating):
         return tf.convert_to_tensor(array.astype("int64"))
+    if what == "x" and array.dtype == np.uint8:
+        return tf.convert_to_tensor(array)
     return tf.convert_to_tensor(array.astype("float32", copy=False))
 
 
@@ -55,8 +58,8 @@ class ArrayPipeline:
     """Batches of ``x`` (or ``(x, y)``) in a (seed, epoch)-determined order.
 
     Args:
-        x: float32 array [N, ...]; y: optional labels [N] (or a float reconstruction target
-            shaped like x).
+        x: float32 array [N, ...] (or uint8, standing for value / 255); y: optional labels
+            [N] (or a float reconstruction target shaped like x).
         batch_size: global batch size.
         seed: the shuffling seed; ``shuffle=False`` keeps the stored order.
         steps_per_epoch: at most this many batches per epoch (a fresh random
@@ -89,7 +92,7 @@ class ArrayPipeline:
         self._whole = self.num_examples // self.batch_size  # batches of batch_size examples
         self.steps_per_epoch = epoch_steps(self.num_examples, self.batch_size, steps_per_epoch,
                                            self.drop_remainder)
-        batch_bytes = self.batch_size * int(np.prod(self.x.shape[1:])) * self.x.dtype.size
+        batch_bytes = self.batch_size * int(np.prod(self.x.shape[1:])) * 4  # float32 batches
         whole_batches = min(self._whole, self.steps_per_epoch)
         self.batches_per_chunk = max(1, min(whole_batches, self.CHUNK_BYTES // batch_bytes))
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
@@ -108,9 +111,12 @@ class ArrayPipeline:
         return rows[:self.steps_per_epoch]
 
     def _gather(self, indices):
+        x = tf.gather(self.x, indices)
+        if x.dtype == tf.uint8:
+            x = tf.cast(x, tf.float32) / 255.0  # as ImageDataset.x converts
         if self.y is None:
-            return tf.gather(self.x, indices)
-        return tf.gather(self.x, indices), tf.gather(self.y, indices)
+            return x
+        return x, tf.gather(self.y, indices)
 
     def _chunk(self, epoch, chunk):
         """The ``chunk``-th run of ``batches_per_chunk`` batches of ``epoch``, gathered in one
