@@ -1,4 +1,5 @@
-"""Datasets for ae_zoo: in-memory `ImageDataset`s with float32 NHWC images in [0, 1].
+"""Datasets for ae_zoo: in-memory `ImageDataset`s of NHWC images (``x``: float32 in [0, 1]),
+and `StreamingImageDataset`s for TFDS splits larger than a memory budget.
 
     >>> from ae_zoo import data
     >>> ds = data.load("mnist5k", "train")
@@ -15,6 +16,7 @@ from ae_zoo.data.catalog import load, names
 from ae_zoo.data.dataset import ImageDataset
 from ae_zoo.data.dsprites import DSprites
 from ae_zoo.data.ground_truth import FactorLookup, GroundTruthData, as_random_state
+from ae_zoo.data.streaming import StreamingImageDataset
 from ae_zoo.data.tfds_adapter import DatasetNotFoundError, load_tfds
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "FactorLookup",
     "GroundTruthData",
     "ImageDataset",
+    "StreamingImageDataset",
     "as_random_state",
     "load",
     "load_tfds",

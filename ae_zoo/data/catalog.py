@@ -8,6 +8,7 @@ from typing import Any, Callable, Optional, Union
 
 from ae_zoo.data import embedded
 from ae_zoo.data.dataset import ImageDataset
+from ae_zoo.data.streaming import StreamingImageDataset
 from ae_zoo.data.tfds_adapter import load_tfds
 
 TFDS_PREFIX = "tfds:"
@@ -39,9 +40,12 @@ def load(
     name: str,
     split: str = "train",
     data_dir: Optional[Union[str, os.PathLike]] = None,
+    memory_budget_mb: Optional[float] = None,
     **options: Any,
-) -> ImageDataset:
-    """Loads one split of a dataset as an `ImageDataset`.
+) -> Union[ImageDataset, StreamingImageDataset]:
+    """Loads one split of a dataset as an `ImageDataset`, or, for a TFDS split whose images
+    would take more than ``memory_budget_mb`` megabytes in memory (uint8; None: no limit),
+    a `StreamingImageDataset` that training reads from its files.
 
     Embedded (offline; ``data_dir`` is ignored):
         ``digits``   8x8x1, 10 classes; splits train (1,437) / test (360) / all.
@@ -70,7 +74,7 @@ def load(
     if name.startswith(TFDS_PREFIX) or name in _TFDS_NAMED or (
         name == "dsprites" and options.get("source") == "tfds"
     ):
-        return _load_tfds(name, split, data_dir, options)
+        return _load_tfds(name, split, data_dir, memory_budget_mb, options)
     if name not in _EMBEDDED:
         raise ValueError(
             f"unknown dataset {name!r}; valid names: {', '.join(names())}, "
@@ -86,7 +90,7 @@ def load(
     return loader(split, **options)
 
 
-def _load_tfds(name: str, split: str, data_dir, options: dict[str, Any]) -> ImageDataset:
+def _load_tfds(name: str, split: str, data_dir, memory_budget_mb, options: dict[str, Any]):
     options = dict(options)
     if name == "dsprites":
         options.pop("source")
@@ -98,4 +102,5 @@ def _load_tfds(name: str, split: str, data_dir, options: dict[str, Any]) -> Imag
     else:
         tfds_name = display = name
     _check_options(name, options, _TFDS_OPTIONS)
-    return load_tfds(tfds_name, split, data_dir, display_name=display, **options)
+    return load_tfds(tfds_name, split, data_dir, display_name=display,
+                     memory_budget_mb=memory_budget_mb, **options)

@@ -21,6 +21,7 @@ import numpy as np
 
 from ae_zoo.data.dataset import ImageDataset
 from ae_zoo.data.ground_truth import FactorLookup
+from ae_zoo.data.streaming import StreamingImageDataset
 
 _READ_BATCH = 1024
 
@@ -85,8 +86,11 @@ def load_tfds(
     image_key: Optional[str] = None,
     label_key: Optional[str] = None,
     display_name: Optional[str] = None,
-) -> ImageDataset:
-    """Reads a prepared TFDS split into an `ImageDataset` (images uint8 -> float32 / 255).
+    memory_budget_mb: Optional[float] = None,
+) -> Union[ImageDataset, StreamingImageDataset]:
+    """Reads a prepared TFDS split into an `ImageDataset` (images kept as uint8, value / 255),
+    or, when its images would take more than ``memory_budget_mb`` megabytes, a
+    `StreamingImageDataset` that training reads from the TFDS files as it goes.
 
     Args:
         source: a TFDS name ("mnist", "celeb_a:2.1.0", ...) or a `tfds.core.DatasetBuilder`
@@ -100,6 +104,8 @@ def load_tfds(
         image_key, label_key: feature names for datasets without a known conversion
             (default "image", and "label" if the dataset has a ClassLabel "label").
         display_name: the `ImageDataset.name` (default: the TFDS name).
+        memory_budget_mb: the most memory the split's images may take in memory (uint8);
+            None: no limit.
 
     Raises:
         DatasetNotFoundError: the data is not prepared and ``download`` is False.
@@ -184,9 +190,17 @@ def load_tfds(
 
     split_spec = _resolve_split(name, builder, split, max_examples)
     num_examples = builder.info.splits[split_spec].num_examples
-    x, y, factors = _read(builder, split_spec, num_examples, image_key, label_key, spec, size)
-
+    convert = _converter(image_key, label_key, spec, size)
+    channels = tuple(features[image_key].shape)[-1]
+    shape = (size, size, channels) if size else tuple(features[image_key].shape)
     num_classes = getattr(features[label_key], "num_classes", None) if label_key else None
+    if memory_budget_mb is not None and num_examples * int(np.prod(shape)) > memory_budget_mb * 2**20:
+        return StreamingImageDataset(
+            display_name or name, split_spec, builder, convert, shape, num_examples,
+            None if num_classes is None else int(num_classes), has_labels=bool(label_key))
+    x, y, factors = _read(builder, split_spec, num_examples, convert, shape, label_key,
+                          spec.factor_keys)
+
     factor_sizes = ground_truth = None
     if spec.factor_keys:
         factor_sizes = tuple(int(features[k].num_classes) for k in spec.factor_keys)
@@ -221,8 +235,11 @@ def _base_name_of_split(split: str) -> str:
     return split.split("[", 1)[0]
 
 
-def _read(builder, split_spec, num_examples, image_key, label_key, spec, size):
-    """Reads the split into preallocated uint8 images / int64 labels and factors."""
+def _converter(image_key, label_key, spec, size):
+    """``example -> {"x": uint8 image, "y": label, "factors": ...}`` for one dataset: the
+    crop, the binary or 8-bit scale and the resizing of its spec, kept as uint8 (value /
+    255, a quarter of float32's memory: exact for 8-bit and binary images; a resized image
+    is rounded to the nearest 1/255)."""
     import tensorflow as tf  # ae_zoo.data loads without TensorFlow (ae-zoo list)
 
     factor_keys = spec.factor_keys
@@ -241,20 +258,23 @@ def _read(builder, split_spec, num_examples, image_key, label_key, spec, size):
             image = tf.cast(image, tf.float32) / 255.0
         if size is not None:
             image = tf.clip_by_value(tf.image.resize(image, (size, size), method="area"), 0.0, 1.0)
-        # Kept as uint8 (value / 255), a quarter of float32's memory: exact for 8-bit and
-        # binary images; a resized image is rounded to the nearest 1/255.
-        image = tf.cast(tf.round(image * 255.0), tf.uint8)
-        out = {"x": image}
+        out = {"x": tf.cast(tf.round(image * 255.0), tf.uint8)}
         if label_key:
             out["y"] = tf.cast(example[label_key], tf.int64)
         if factor_keys:
             out["factors"] = tf.stack([tf.cast(example[k], tf.int64) for k in factor_keys])
         return out
 
+    return convert
+
+
+def _read(builder, split_spec, num_examples, convert, shape, label_key, factor_keys):
+    """Reads the split into preallocated uint8 images / int64 labels and factors."""
+    import tensorflow as tf  # ae_zoo.data loads without TensorFlow (ae-zoo list)
+
     ds = builder.as_dataset(split=split_spec, shuffle_files=False)
     ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(_READ_BATCH).prefetch(tf.data.AUTOTUNE)
-    channels = tuple(builder.info.features[image_key].shape)[-1]
     x = y = factors = None
     filled = 0
     for batch in ds.as_numpy_iterator():
@@ -277,7 +297,6 @@ def _read(builder, split_spec, num_examples, image_key, label_key, spec, size):
             f"its metadata says {num_examples}"
         )
     if x is None:  # empty split
-        shape = (size, size, channels) if size else tuple(builder.info.features[image_key].shape)
         x = np.zeros((0,) + shape, np.uint8)
         y = np.zeros(0, np.int64) if label_key else None
         factors = np.zeros((0, len(factor_keys)), np.int64) if factor_keys else None

@@ -77,11 +77,13 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
     out = recipe["out"]
     seed = training["seed"]
     keras.utils.set_random_seed(seed)
-    data_kwargs = dict(data_cfg["options"])
+    data_kwargs = dict(data_cfg["options"], memory_budget_mb=data_cfg["memory_budget_mb"])
     if data_cfg["data_dir"]:
         data_kwargs["data_dir"] = data_cfg["data_dir"]
     train_set = data_lib.load(data_cfg["name"], data_cfg["train_split"], **data_kwargs)
     test_set = data_lib.load(data_cfg["name"], data_cfg["test_split"], **data_kwargs)
+    if isinstance(test_set, data_lib.StreamingImageDataset):  # evaluation needs it in memory
+        test_set = test_set.head(data_cfg["evaluation_examples"])
     validation_set = None
     if data_cfg["validation_split"]:
         # Validation (checkpoints, early stopping) never sees the test split: it is held out

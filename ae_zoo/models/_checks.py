@@ -7,7 +7,7 @@ was expected, instead of a shape error from deep inside a compiled graph.
 import numpy as np
 import tensorflow as tf
 
-from ae_zoo.data import ImageDataset
+from ae_zoo.data import ImageDataset, StreamingImageDataset
 
 
 def _first(structure):
@@ -153,6 +153,12 @@ def check_model_inputs(model, x, y=None, value_range=None, what="x"):
     target ``y`` shaped like ``x``. An ``ImageDataset`` is checked as its arrays (uint8
     images, value / 255, are in range by construction)."""
     shape = model.example_shape
+    if isinstance(x, StreamingImageDataset):  # read as it trains: its shape and labels
+        _check_shape(x.input_shape, shape, what)
+        if model.conditional and not x.has_labels:
+            raise ValueError(f"{type(model).__name__} is conditional and dataset {x.name!r} "
+                             "has no labels.")
+        return
     if isinstance(x, ImageDataset):
         if x.images.dtype != np.uint8:
             x = x.images

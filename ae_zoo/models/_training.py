@@ -16,7 +16,7 @@ import tensorflow as tf
 from keras import ops
 
 from ae_zoo import _random
-from ae_zoo.data import ImageDataset
+from ae_zoo.data import ImageDataset, StreamingImageDataset
 from ae_zoo.models import _checks
 from ae_zoo.optimizers import FusedAdam
 
@@ -41,6 +41,9 @@ class KerasEngine:
         return function
 
     def fit(self, model, keras_fit, x=None, validation_data=None, **arguments):
+        if isinstance(x, StreamingImageDataset):
+            raise TypeError("A StreamingImageDataset trains on ae_zoo's engine (import ae_zoo); "
+                            "with plain Keras, pass its head() or a tf.data.Dataset.")
         if isinstance(x, ImageDataset):  # Keras takes arrays
             x = x.x
         if validation_data is not None and isinstance(validation_data[0], ImageDataset):
@@ -206,7 +209,7 @@ class Trainable:
 
     def _check_validation(self, validation_data):
         if isinstance(validation_data, (tuple, list)) and validation_data \
-                and isinstance(validation_data[0], ImageDataset):
+                and isinstance(validation_data[0], (ImageDataset, StreamingImageDataset)):
             labels = validation_data[1] if len(validation_data) > 1 else None
             self.check_inputs(validation_data[0], labels, what="validation_data")
             return
@@ -224,7 +227,9 @@ class Trainable:
     def _prepare(self, x, y=None):
         self.check_inputs(x, y)
         if not self.built:
-            if isinstance(x, tf.data.Dataset):
+            if isinstance(x, (ImageDataset, StreamingImageDataset)):
+                sample_shape = (None, *x.input_shape)
+            elif isinstance(x, tf.data.Dataset):
                 sample_shape = _checks._first(x.element_spec).shape
             else:
                 sample_shape = np.shape(_checks._first(x))
@@ -257,7 +262,7 @@ class Trainable:
         self._reject_weights({"sample_weight": sample_weight, "class_weight": class_weight})
         if isinstance(x, ImageDataset) and y is None and self.conditional:
             y = x.y
-        if isinstance(validation_data, ImageDataset):
+        if isinstance(validation_data, (ImageDataset, StreamingImageDataset)):
             validation_data = (validation_data, validation_data.y) if self.conditional \
                 else (validation_data,)
         self._prepare(x, y)

@@ -10,14 +10,17 @@ plugins included: the models declare what to compute, the engine decides how it 
   (``supports_jit = False``) or under a tf.distribute strategy with several replicas.
 * ``compile(steps_per_execution="auto")`` (the default) runs several steps per call of
   the compiled function, a divisor of the epoch's steps when ``fit`` knows them
-  (:func:`resolve_steps_per_execution`); an integer the user gives is kept.
+  (:func:`resolve_steps_per_execution`), and 1 when a callback must see every batch
+  (:func:`needs_every_step`: a user callback with a batch hook, a per-step
+  ``BetaSchedule``); an integer the user gives is kept.
 * With XLA, ``steps_per_execution > 1`` and no strategy, the steps of an execution run as
   one XLA program (:mod:`ae_zoo.training.fused`).
 * ``fit`` on in-memory arrays (numpy, eager tensors, an ``ImageDataset``) trains on
   :class:`~ae_zoo.training.pipeline.ArrayPipeline`: batches gathered from one in-memory
   tensor in a (seed, epoch)-determined order, the whole run one stream of epochs (Keras
   keeps one iterator instead of replacing it every epoch), the last partial batch of an
-  epoch included. The seed is the model's ``seed`` (else drawn from numpy's global
+  epoch included. A ``StreamingImageDataset`` (a TFDS split over the memory budget) trains
+  the same way on :class:`~ae_zoo.training.pipeline.StreamPipeline`, read from its files. The seed is the model's ``seed`` (else drawn from numpy's global
   generator, which ``keras.utils.set_random_seed`` seeds). Everything else of ``fit`` is
   Keras': ``validation_data`` / ``validation_split`` (the last fraction of the arrays, as
   Keras takes it), ``shuffle``, ``initial_epoch``, ``steps_per_epoch`` (at most that many
@@ -30,9 +33,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ae_zoo.data import ImageDataset
+from ae_zoo.data import ImageDataset, StreamingImageDataset
 from ae_zoo.training import fused
-from ae_zoo.training.pipeline import ArrayPipeline
+from ae_zoo.training.pipeline import ArrayPipeline, StreamPipeline
 
 _CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
                  keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
@@ -76,6 +79,24 @@ def resolve_steps_per_execution(value, steps_per_epoch, auto=16, whole_epoch=64)
     return steps_per_epoch if steps_per_epoch <= whole_epoch else auto
 
 
+_BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+
+
+def needs_every_step(callback):
+    """Whether ``callback`` must see every training batch: its ``needs_every_step``
+    attribute if it sets one, else whether it overrides a batch hook of
+    ``keras.callbacks.Callback`` (Keras' own callbacks excepted: they are written for
+    ``steps_per_execution``). ``steps_per_execution="auto"`` then resolves to 1, so that
+    "auto" never changes what a callback sees."""
+    declared = getattr(callback, "needs_every_step", None)
+    if declared is not None:
+        return bool(declared)
+    if type(callback).__module__.startswith("keras."):
+        return False
+    return any(getattr(type(callback), hook, None) is not getattr(keras.callbacks.Callback, hook)
+               for hook in _BATCH_HOOKS)
+
+
 def fit_inputs(pipeline, steps_per_execution):
     """``(dataset, steps_per_epoch)`` for ``fit``: the endless :meth:`ArrayPipeline.stream`
     when whole executions make up an epoch (Keras then keeps one iterator for the run),
@@ -86,14 +107,23 @@ def fit_inputs(pipeline, steps_per_execution):
 
 
 def in_memory(x):
-    """Whether ``x`` is data ``fit`` can put in the in-memory pipeline: an array, an eager
-    tensor, or an ``ImageDataset`` (its stored images, uint8 ones included)."""
-    return isinstance(x, (np.ndarray, ImageDataset)) or (
+    """Whether ``x`` is data ``fit`` feeds through its own pipeline: an array, an eager
+    tensor, an ``ImageDataset`` (its stored images, uint8 ones included) or a
+    ``StreamingImageDataset`` (read from its files)."""
+    return isinstance(x, (np.ndarray, ImageDataset, StreamingImageDataset)) or (
         isinstance(x, tf.Tensor) and hasattr(x, "numpy"))
 
 
-def _images(x):
-    return x.images if isinstance(x, ImageDataset) else x
+def pipeline_for(model, x, y=None, batch_size=32, seed=0, shuffle=True, steps_per_epoch=None):
+    """The pipeline of ``x``: :class:`StreamPipeline` for a streamed dataset (its labels for
+    a conditional model), else :class:`ArrayPipeline` with the partial last batch."""
+    if isinstance(x, StreamingImageDataset):
+        return StreamPipeline(x, batch_size, seed=seed, shuffle=shuffle, labels=model.conditional,
+                              steps_per_epoch=steps_per_epoch)
+    if isinstance(x, ImageDataset):
+        x = x.images
+    return ArrayPipeline(x, y, batch_size, seed=seed, shuffle=shuffle,
+                         steps_per_epoch=steps_per_epoch, drop_remainder=False)
 
 
 def _last_fraction(arrays, fraction):
@@ -118,11 +148,14 @@ class FastEngine:
             steps_per_execution = 1  # until fit knows the epoch
         return {"jit_compile": jit_compile, "steps_per_execution": steps_per_execution, **options}
 
-    def _set_steps_per_execution(self, model, steps_per_epoch):
-        """Resolves ``"auto"`` for an epoch of ``steps_per_epoch`` steps (unknown: 1)."""
+    def _set_steps_per_execution(self, model, steps_per_epoch, callbacks=None):
+        """Resolves ``"auto"`` for an epoch of ``steps_per_epoch`` steps (unknown, or a
+        callback that must see every batch: 1)."""
         if not getattr(model, "auto_steps_per_execution", False):
             return
-        steps = resolve_steps_per_execution("auto", steps_per_epoch) if steps_per_epoch else 1
+        every_step = any(needs_every_step(c) for c in (callbacks or []))
+        steps = resolve_steps_per_execution("auto", steps_per_epoch) \
+            if steps_per_epoch and not every_step else 1
         if steps != model.steps_per_execution:
             model.steps_per_execution = steps
             model.train_function = model.test_function = model.predict_function = None
@@ -132,27 +165,30 @@ class FastEngine:
             validation_batch_size=None, **arguments):
         if not in_memory(x):
             cardinality = int(x.cardinality()) if isinstance(x, tf.data.Dataset) else -1
-            self._set_steps_per_execution(model, steps_per_epoch or max(cardinality, 0))
+            self._set_steps_per_execution(model, steps_per_epoch or max(cardinality, 0), callbacks)
             return keras_fit(x=x, y=y, batch_size=batch_size, validation_split=validation_split,
                              validation_data=validation_data, shuffle=shuffle,
                              steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                              validation_batch_size=validation_batch_size, **arguments)
-        x = _images(x)
         if validation_split and validation_data is None:
-            (x, y), validation_data = _last_fraction([x, y], validation_split)
+            if isinstance(x, StreamingImageDataset):
+                x, held_out = x.hold_out(validation_split)
+                validation_data = (held_out,)
+            else:
+                x = x.images if isinstance(x, ImageDataset) else x
+                (x, y), validation_data = _last_fraction([x, y], validation_split)
         batch_size = int(batch_size or 32)  # Keras' default
         seed = model.seed if model.seed is not None else int(np.random.randint(2**31 - 1))
-        pipeline = ArrayPipeline(x, y, batch_size, seed=seed, shuffle=bool(shuffle),
-                                 steps_per_epoch=steps_per_epoch, drop_remainder=False)
-        self._set_steps_per_execution(model, pipeline.steps_per_epoch)
+        pipeline = pipeline_for(model, x, y, batch_size, seed, bool(shuffle), steps_per_epoch)
+        self._set_steps_per_execution(model, pipeline.steps_per_epoch, callbacks)
         dataset, per_epoch = fit_inputs(pipeline, model.steps_per_execution)
         if validation_data is not None:
             if in_memory(validation_data):
                 validation_data = (validation_data,)
             vx, vy, _ = keras.utils.unpack_x_y_sample_weight(tuple(validation_data))
             if in_memory(vx):
-                validation_data = ArrayPipeline(_images(vx), vy, int(validation_batch_size or batch_size),
-                                                shuffle=False).dataset()
+                validation_data = pipeline_for(model, vx, vy, int(validation_batch_size or batch_size),
+                                               shuffle=False).dataset()
         return keras_fit(x=dataset, steps_per_epoch=per_epoch, shuffle=False,
                          callbacks=[pipeline.callback(), *(callbacks or [])],
                          validation_data=validation_data, **arguments)

@@ -22,6 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ae_zoo.data.streaming import block_shuffle
+
 
 def epoch_steps(num_examples, batch_size, steps_per_epoch=None, drop_remainder=False):
     """The batches of one epoch: ``ceil(N / batch_size)`` (``floor`` when the partial batch
@@ -54,7 +56,47 @@ class EpochSetter(keras.callbacks.Callback):
             pipeline.epoch.assign(epoch)
 
 
-class ArrayPipeline:
+class EpochPipeline:
+    """What every pipeline shares: the ``epoch`` variable that :class:`EpochSetter` sets, one
+    epoch as a dataset, and every epoch as one endless stream. A pipeline gives
+    ``_epoch_batches(epoch)`` (an int64 tensor) and ``steps_per_epoch``."""
+
+    def __init__(self):
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
+
+    def _from_current_epoch(self):
+        """A one-element dataset: the value :attr:`epoch` holds when the element is made."""
+        return tf.data.Dataset.from_tensors(0).map(lambda _: self.epoch.read_value())
+
+    def dataset(self):
+        """The ``tf.data.Dataset`` of one epoch (the epoch :attr:`epoch` holds when it is
+        iterated); Keras iterates it anew every epoch."""
+        ds = self._from_current_epoch().flat_map(self._epoch_batches)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(self.steps_per_epoch))
+        return ds.prefetch(2)
+
+    def stream(self):
+        """Every epoch's batches, one epoch after the other, without end, starting at the
+        epoch :attr:`epoch` holds when the iterator makes its first batch (``fit`` sets it
+        at ``on_epoch_begin``, before it builds its iterator, also on a resumed run; later
+        changes of the variable do not move a running stream).
+
+        Train with ``fit(pipeline.stream(), steps_per_epoch=pipeline.steps_per_epoch)`` and
+        ``steps_per_execution`` dividing ``steps_per_epoch`` (Keras runs whole executions, so
+        it would otherwise take the next epoch's first batches). The epochs' batches are the
+        same as :meth:`dataset` gives.
+        """
+        epochs = self._from_current_epoch().flat_map(
+            lambda first: tf.data.Dataset.range(first, np.iinfo(np.int64).max))
+        ds = epochs.flat_map(self._epoch_batches)
+        return ds.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY)
+                        ).prefetch(2)
+
+    def callback(self):
+        return EpochSetter(self)
+
+
+class ArrayPipeline(EpochPipeline):
     """Batches of ``x`` (or ``(x, y)``) in a (seed, epoch)-determined order.
 
     Args:
@@ -95,7 +137,7 @@ class ArrayPipeline:
         batch_bytes = self.batch_size * int(np.prod(self.x.shape[1:])) * 4  # float32 batches
         whole_batches = min(self._whole, self.steps_per_epoch)
         self.batches_per_chunk = max(1, min(whole_batches, self.CHUNK_BYTES // batch_bytes))
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
+        super().__init__()
 
     def _order(self, epoch):
         indices = tf.range(self.num_examples, dtype=tf.int64)
@@ -142,33 +184,34 @@ class ArrayPipeline:
                 lambda e: self._gather(self._order(e)[self._whole * self.batch_size:])))
         return ds
 
-    def _from_current_epoch(self):
-        """A one-element dataset: the value :attr:`epoch` holds when the element is made."""
-        return tf.data.Dataset.from_tensors(0).map(lambda _: self.epoch.read_value())
 
-    def dataset(self):
-        """The ``tf.data.Dataset`` of one epoch (the epoch :attr:`epoch` holds when it is
-        iterated); Keras iterates it anew every epoch."""
-        ds = self._from_current_epoch().flat_map(self._epoch_batches)
-        ds = ds.apply(tf.data.experimental.assert_cardinality(self.steps_per_epoch))
-        return ds.prefetch(2)
 
-    def stream(self):
-        """Every epoch's batches, one epoch after the other, without end, starting at the
-        epoch :attr:`epoch` holds when the iterator makes its first batch (``fit`` sets it
-        at ``on_epoch_begin``, before it builds its iterator, also on a resumed run; later
-        changes of the variable do not move a running stream).
+class StreamPipeline(EpochPipeline):
+    """Batches of a :class:`~ae_zoo.data.StreamingImageDataset`, read from its files: each
+    epoch's examples shuffled within blocks by a permutation keyed on (seed, epoch, block)
+    (:func:`~ae_zoo.data.streaming.block_shuffle`), batched, converted to float32, with the
+    interface of :class:`ArrayPipeline` (``labels``: (x, label) batches)."""
 
-        Train with ``fit(pipeline.stream(), steps_per_epoch=pipeline.steps_per_epoch)`` and
-        ``steps_per_execution`` dividing ``steps_per_epoch`` (Keras runs whole executions, so
-        it would otherwise take the next epoch's first batches). The epochs' batches are the
-        same as :meth:`dataset` gives.
-        """
-        epochs = self._from_current_epoch().flat_map(
-            lambda first: tf.data.Dataset.range(first, np.iinfo(np.int64).max))
-        ds = epochs.flat_map(self._epoch_batches)
-        return ds.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY)
-                        ).prefetch(2)
+    def __init__(self, dataset, batch_size=128, seed=0, shuffle=True, labels=False,
+                 steps_per_epoch=None, drop_remainder=False):
+        self.batch_size, self.seed, self.shuffle = int(batch_size), int(seed), shuffle
+        if self.batch_size < 1:
+            raise ValueError(f"`batch_size` must be >= 1, got {batch_size}.")
+        self.num_examples = len(dataset)
+        self.drop_remainder = drop_remainder
+        self.steps_per_epoch = epoch_steps(self.num_examples, self.batch_size, steps_per_epoch,
+                                           drop_remainder)
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"{dataset!r} has no batch of {self.batch_size} examples.")
+        self._examples = dataset.examples(labels=labels)
+        super().__init__()
 
-    def callback(self):
-        return EpochSetter(self)
+    def _epoch_batches(self, epoch):
+        ds = block_shuffle(self._examples, self.seed, epoch) if self.shuffle else self._examples
+        ds = ds.batch(self.batch_size, drop_remainder=self.drop_remainder).take(self.steps_per_epoch)
+
+        def to_float(x, *label):
+            x = tf.cast(x, tf.float32) / 255.0
+            return (x, *label) if label else x
+
+        return ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)

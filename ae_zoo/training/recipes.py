@@ -97,6 +97,11 @@ SCHEMA = {
                                   doc="seeded fraction of the train split held out to validate "
                                       "on (checkpoints, early stopping); 0: no validation"),
         "options": Field(dict, {}, doc="keyword options of ae_zoo.data.load"),
+        "memory_budget_mb": Field(float, 4096.0, minimum=0.0,
+                                  doc="a TFDS split whose images (uint8) would take more memory "
+                                      "than this is streamed from its files instead"),
+        "evaluation_examples": _positive_int(
+            10000, doc="the test examples a streamed test split is evaluated on"),
     },
     "training": {
         "epochs": _positive_int(10),

@@ -23,8 +23,9 @@ class BetaSchedule(keras.callbacks.Callback):
     when the batch starts, so it carries on across ``fit`` calls) or epochs
     (``update="epoch"``: the epoch index). beta is written with
     ``model.beta.assign(...)``, which the compiled (also XLA) train step
-    reads on every step; with ``steps_per_execution > 1`` it changes once per
-    execution. The value in use is logged as ``logs["beta"]`` at each epoch's
+    reads on every step. With ``update="batch"`` the default
+    ``steps_per_execution="auto"`` runs one step per execution, so that beta changes on
+    every step; an explicit ``steps_per_execution > 1`` changes it once per execution. The value in use is logged as ``logs["beta"]`` at each epoch's
     end (put this callback before loggers such as ``CSVLogger`` in the list).
 
     Works with models whose ``beta`` variable weighs the KL term: ``VAE``,
@@ -77,6 +78,7 @@ class BetaSchedule(keras.callbacks.Callback):
         self.cycles = None if cycles is None else int(cycles)
         self.ratio = float(ratio)
         self.update = update
+        self.needs_every_step = update == "batch"  # see ae_zoo.training.engine.needs_every_step
         self._stop = self.stop
 
     def value(self, step, stop=None):

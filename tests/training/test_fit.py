@@ -94,12 +94,20 @@ def test_validation_split_and_data_callbacks_and_the_progress_bar(capsys):
     recorder = Recorder()
     history = model.fit(x, batch_size=BATCH, epochs=2, validation_split=0.25,
                         callbacks=[recorder], verbose=1).history
-    # the last quarter is held out, as Keras takes it: 30 training examples, 4 batches
-    assert int(model.optimizer.iterations) == 2 * 4 and model.steps_per_execution == 4
+    # the last quarter is held out, as Keras takes it: 30 training examples, 4 batches;
+    # the recorder has a batch hook, so "auto" runs one step per execution: it sees them all
+    assert int(model.optimizer.iterations) == 2 * 4 and model.steps_per_execution == 1
     held_out = model.evaluate(x[30:], batch_size=BATCH, return_dict=True, verbose=0)
     assert history["val_loss"][-1] == pytest.approx(held_out["loss"], rel=1e-5)
     assert set(history) == {"loss", "reconstruction_loss", "val_loss", "val_reconstruction_loss"}
     assert recorder.epochs == [0, 1]
+    assert recorder.batch_ends == [0, 1, 2, 3] * 2
+    model.fit(x, batch_size=BATCH, epochs=1, validation_split=0.25, verbose=0)
+    assert model.steps_per_execution == 4  # no batch hook: the whole 4-step epoch per call
+    explicit = make("ae")
+    explicit.compile(jit_compile=False, steps_per_execution=4)
+    recorder = Recorder()
+    explicit.fit(x, batch_size=BATCH, epochs=2, validation_split=0.25, callbacks=[recorder], verbose=0)
     assert recorder.batch_ends == [3, 3]  # once per execution, its last step, as Keras does
     shown = capsys.readouterr().out
     assert "Epoch 2/2" in shown and "4/4" in shown
