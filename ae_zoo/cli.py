@@ -146,7 +146,8 @@ def cmd_evaluate(args):
                           metrics=args.metrics, iwae_samples=args.iwae_samples, seed=args.seed,
                           metric_settings=_metric_settings(args.metric_setting),
                           fast_metrics=args.fast_metrics, num_examples=args.num_examples,
-                          figures=not args.no_figures, log=print)
+                          figures=not args.no_figures, feature_network=args.feature_network,
+                          generation_samples=args.generation_samples, log=print)
     print(f"\nWrote {result['out']}/evaluation.json and {len(result['figures'])} figures: "
           f"{', '.join(result['figures'].values()) or 'none'}")
     rows = [("reconstruction_mse", result["reconstruction"]["mse"]),
@@ -154,6 +155,13 @@ def cmd_evaluate(args):
     likelihood = result["likelihood"] or {}
     rows += [("elbo", likelihood.get("elbo")), ("iwae_nll", likelihood.get("iwae_nll"))]
     rows += list(((result["disentanglement"] or {}).get("headline") or {}).items())
+    generation = result["generation"] or {}
+    for source, scores in [*generation.get("samples", {}).items(),
+                           ("reconstructions", generation.get("reconstructions"))]:
+        prefix = "reconstruction_" if source == "reconstructions" else (
+            "" if source == "default" else f"{source}_")
+        rows += [(f"{prefix}{key}", (scores or {}).get(key))
+                 for key in ("fid", "kid", "precision", "recall")]
     for key, value in rows:
         if value is not None:
             print(f"  {key:<46} {value:.4f}")
@@ -188,6 +196,35 @@ def cmd_study(args):
               full_metrics=args.full_metrics, metric_settings=_metric_settings(args.metric_setting),
               metrics=args.metrics, iwae_samples=args.iwae_samples, overrides=args.set,
               verbose=args.verbose, log=lambda line: print(line, flush=True), command=command)
+    return 0
+
+
+def cmd_benchmark(args):
+    from ae_zoo.experiments.benchmark import DEFAULT_BUDGET, DEFAULT_SEEDS, run_benchmark
+
+    board = run_benchmark(args.dataset, args.models, args.budget or DEFAULT_BUDGET,
+                          args.seeds or DEFAULT_SEEDS, out=args.out,
+                          feature_network=args.feature_network, num_samples=args.num_samples,
+                          iwae_samples=args.iwae_samples, overrides=args.set,
+                          verbose=args.verbose, log=lambda line: print(line, flush=True),
+                          command=_command_line(args))
+    print()
+    for rank, model in enumerate(board["ranking"], 1):
+        fid = board["summary"][model]["fid"]["mean"]
+        mse = board["summary"][model]["reconstruction_mse"]["mean"]
+        print(f"  {rank:>2}. {model:<16} FID {'n/a' if fid is None else f'{fid:7.1f}'}   "
+              f"rec. MSE {'n/a' if mse is None else f'{mse:.4f}'}")
+    return 0
+
+
+def cmd_feature_network(args):
+    from ae_zoo.evaluation import feature_networks
+
+    card = feature_networks.train(args.name, args.out, epochs=args.epochs, seed=args.seed,
+                                  command=_command_line(args))
+    print(f"\nWrote {args.out}/{args.name}.keras, {args.name}.json and {args.name}.md: test "
+          f"accuracy {card['test_accuracy']:.2%}, features: layer {card['feature_layer']!r} "
+          f"({card['feature_dim']} dimensions)")
     return 0
 
 
@@ -270,7 +307,7 @@ def build_parser():
 
     p = sub.add_parser("evaluate", help="evaluate a run or a SavedModel: evaluation.json "
                                         "(reconstruction, ELBO/-log p(x), latent statistics, "
-                                        "disentanglement metrics) and figures")
+                                        "disentanglement and generation metrics) and figures")
     p.add_argument("path", metavar="RUN_DIR_OR_SAVEDMODEL",
                    help="run directory of `ae-zoo train`, a .keras file, a SavedModel folder or "
                         "version directory, or a zoo name")
@@ -293,7 +330,16 @@ def build_parser():
     p.add_argument("--num-examples", type=int, default=None,
                    help="evaluate on the first N examples of the split (default: all)")
     p.add_argument("--no-figures", action="store_true", help="write evaluation.json only")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--feature-network", default=None, metavar="NAME_OR_FILE",
+                   help="feature network of the generation metrics: mnist5k, dsprites or a "
+                        ".keras file (default: the dataset's shipped one)")
+    p.add_argument("--generation-samples", type=int, default=None, metavar="N",
+                   help="samples drawn for FID/KID/precision/recall (default: as many as the "
+                        "split has examples; 0 skips the generation metrics)")
+    # A --sampler NAME option belongs here once ae_zoo.samplers exists: fit the named
+    # sampler to the training codes and pass it to evaluate_run(samplers={NAME: sampler}).
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the metrics, the samples (image i from seed + i) and the Keras RNG")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("compare", help="train (or load) two models with the same networks and "
@@ -345,6 +391,42 @@ def build_parser():
     p.add_argument("--out", default="runs/study",
                    help="study folder (default: %(default)s); rerun to resume")
     p.set_defaults(func=cmd_study)
+
+    p = sub.add_parser("benchmark", help="train every registered model (plugins included) from "
+                                         "its recipe with a few seeds and write a leaderboard: "
+                                         "reconstruction, -log p(x), FID, KID, precision, recall")
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--models", default="all",
+                   help="all (default: every registered model) or comma-separated names")
+    p.add_argument("--budget", default=None,
+                   help="training length of every run: steps=N, epochs=N, N (steps) or recipe "
+                        "(each recipe's own); default steps=600, sized so that about 30 models "
+                        "x 3 seeds run on mnist5k within an hour on 2 CPU cores")
+    p.add_argument("--seeds", default=None, help="comma-separated training seeds (default: 0,1,2)")
+    p.add_argument("--feature-network", default=None, metavar="NAME_OR_FILE",
+                   help="feature network of the generation metrics (default: the dataset's)")
+    p.add_argument("--num-samples", type=int, default=None,
+                   help="samples per run (default: as many as the test split has examples)")
+    p.add_argument("--iwae-samples", type=int, default=50,
+                   help="importance samples of -log p(x) for models with a likelihood (0: none)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of every recipe, e.g. --set training.batch_size=64")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
+                   help="Keras verbosity while training (progress lines are printed anyway)")
+    p.add_argument("--out", default="runs/benchmark",
+                   help="leaderboard folder (default: %(default)s); rerun to resume, or run "
+                        "several processes on it to share the runs")
+    p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("feature-network", help="retrain a shipped feature network of the "
+                                               "generation metrics and write it with its card")
+    p.add_argument("name", choices=("mnist5k", "dsprites"))
+    p.add_argument("--out", default="runs/feature_networks",
+                   help="folder for NAME.keras, NAME.json and NAME.md (the shipped ones are in "
+                        "ae_zoo/evaluation/feature_networks)")
+    p.add_argument("--epochs", type=int, default=None, help="default: the shipped network's")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_feature_network)
     return parser
 
 

@@ -3,7 +3,10 @@ file or an exported model, all behind one model interface) and the data it is ev
 
 import os
 
+import numpy as np
+
 from ae_zoo import data as data_lib
+from ae_zoo._io import read_json
 from ae_zoo.export.card import load_run, run_facts
 from ae_zoo.export.pretrained import load_pretrained
 
@@ -85,3 +88,57 @@ def check_dataset(model, dataset):
     if model.conditional and dataset.y is None:
         raise ValueError(f"the model is conditional: it needs class labels, and dataset "
                          f"{dataset.name!r} has none")
+
+
+def parse_list(value, kind, what):
+    """``value`` (a list, or a comma-separated string) as a list of ``kind``; ``what`` names
+    it in the errors (empty, duplicates, a bad item)."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    try:
+        items = [kind(v) for v in value]
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: expected a comma-separated list, got {value!r}") from None
+    if not items:
+        raise ValueError(f"{what}: the list is empty")
+    if len(set(items)) != len(items):
+        raise ValueError(f"{what}: {items} has duplicates")
+    return items
+
+
+def read_json_lenient(path):
+    """``read_json``, with an unreadable file counted as missing (its run is redone)."""
+    try:
+        return read_json(path)
+    except ValueError:
+        return None
+
+
+def fmt_time(seconds):
+    """Seconds as "42 s", "12 min" or "1.5 h" ("?" for None)."""
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def summarize(rows, models, columns):
+    """``{model: {column: {"mean", "std", "min", "max", "n"}}}`` over seeds (std: ddof=1)."""
+    summary = {}
+    for model in models:
+        mine = [r for r in rows if r["model"] == model]
+        summary[model] = {}
+        for col in columns:
+            vals = np.array([r[col] for r in mine if r.get(col) is not None], dtype=np.float64)
+            summary[model][col] = {
+                "mean": float(vals.mean()) if len(vals) else None,
+                "std": float(vals.std(ddof=1)) if len(vals) > 1 else None,
+                "min": float(vals.min()) if len(vals) else None,
+                "max": float(vals.max()) if len(vals) else None,
+                "n": int(len(vals)),
+            }
+    return summary

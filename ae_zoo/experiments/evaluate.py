@@ -20,7 +20,13 @@ declared capabilities); what is measured is what the model can give:
   per dimension for a Gaussian posterior);
 * ``disentanglement``: when the dataset has ground-truth factors (dsprites, shapes3d),
   :func:`~ae_zoo.evaluation.compute_all` with the representation function = the
-  encoder's mean, run in batches.
+  encoder's mean, run in batches;
+* ``generation``: FID, KID, precision and recall (:mod:`ae_zoo.evaluation.generation`) on
+  the features of a feature network (the dataset's shipped one, or ``feature_network``)
+  of as many samples as the split has examples (``model.sample``, seeded; N(0, I) draws
+  decoded for a model without a prior) and of each given sampler's, against the split,
+  and the same of the reconstructions (reconstruction FID); it records the feature
+  network, the number of samples and the seed.
 
 A SavedModel's card's training-time test metrics are copied into ``card_metrics``;
 ``unavailable`` lists what was skipped and why. Figures: see
@@ -39,9 +45,10 @@ import keras
 import numpy as np
 
 from ae_zoo._io import to_jsonable, write_json
+from ae_zoo.evaluation import feature_networks
 from ae_zoo.evaluation import latent as _latent
 from ae_zoo.evaluation import scoring
-from ae_zoo.evaluation.measures import evaluate_model, latent_summary
+from ae_zoo.evaluation.measures import evaluate_generation, evaluate_model, latent_summary
 from ae_zoo.experiments.common import check_dataset, load_evaluand, load_split
 from ae_zoo.experiments.figures import make_figures
 
@@ -132,6 +139,26 @@ def _disentanglement(model, data, names, settings, seed, fast_metrics, unavailab
     return None
 
 
+def _generation(model, data, options, seed, unavailable, say):
+    """The ``generation`` section (None when skipped: the reason is in ``unavailable``)."""
+    if options["num_samples"] == 0:
+        unavailable["generation"] = "generation_samples is 0"
+        return None
+    if options["feature_network"] is None:
+        try:
+            feature_networks.for_dataset(data.name)
+        except ValueError as err:
+            unavailable["generation"] = str(err)
+            return None
+    say("  generation metrics (FID, KID, precision/recall) ...")
+    result = evaluate_generation(model, data, options["feature_network"], options["num_samples"],
+                                 seed, options["samplers"])
+    if "default" not in result["samples"]:
+        unavailable["samples"] = ("the model neither declares a prior (generative) nor has "
+                                  "continuous codes to decode N(0, I) draws from")
+    return result
+
+
 def _summary_line(reconstruction, likelihood, stats):
     line = f"  reconstruction MSE {reconstruction['mse']:.5f}"
     for key, label in (("elbo", "ELBO"), ("iwae_nll", "-log p(x)")):
@@ -143,7 +170,8 @@ def _summary_line(reconstruction, likelihood, stats):
 
 def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_samples=None,
                  seed=0, metric_settings=None, fast_metrics=False, num_examples=None,
-                 figures=True, data_options=None, batch_size=256, log=None):
+                 figures=True, data_options=None, batch_size=256, feature_network=None,
+                 generation_samples=None, samplers=None, log=None):
     """Evaluates a run directory, a ``.keras`` file or a SavedModel; writes
     ``out/evaluation.json`` and the figures, and returns the evaluation as a dict.
 
@@ -164,10 +192,22 @@ def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_
         num_examples: evaluate on the first N examples of the split (default all).
         figures: write the PNGs (False: numbers only).
         data_options: extra ``ae_zoo.data.load`` options (e.g. ``{"num_samples": 500}``).
+        feature_network: the generation metrics' feature network: a shipped name, a
+            ``.keras`` path, a Keras model or a callable (default: the dataset's shipped one;
+            a dataset without one skips the generation metrics, saying what to pass).
+        generation_samples: images drawn per sample source (default: the split's size; 0
+            skips the generation metrics).
+        samplers: ``{name: sampler}``, each with ``sample(n, seed=)``, scored beside the
+            model's own samples (e.g. a sampler fitted to the training codes).
         log: a callable taking progress lines (e.g. ``print``), or None.
     """
     say = log or (lambda *_: None)
     _check_arguments(iwae_samples, num_examples)
+    if generation_samples is not None and (isinstance(generation_samples, bool)
+                                           or int(generation_samples) < 0):
+        raise ValueError(f"generation_samples must be an integer >= 0, got {generation_samples!r}")
+    if feature_network is not None and isinstance(feature_network, (str, os.PathLike)):
+        feature_network = feature_networks.load(feature_network)  # a bad name fails here
     names = scoring.resolve_metrics(metrics)
     timings, start = {}, time.time()
     model, info = load_evaluand(path)
@@ -201,6 +241,11 @@ def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_
     disentanglement = _disentanglement(model, data, names, settings, seed, fast_metrics,
                                        unavailable, say)
     timings["disentanglement"] = time.time() - start
+    start = time.time()
+    generation = _generation(model, data, {"feature_network": feature_network,
+                                           "num_samples": generation_samples,
+                                           "samplers": samplers}, seed, unavailable, say)
+    timings["generation"] = time.time() - start
     written = {}
     if figures:
         start = time.time()
@@ -218,6 +263,7 @@ def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_
                     "has_factors": data.ground_truth is not None},
         "reconstruction": reconstruction, "losses": losses, "likelihood": likelihood,
         "latent": latent_summary(stats), "disentanglement": disentanglement,
+        "generation": generation,
         "figures": written, "unavailable": unavailable, "seed": int(seed), "seconds": timings,
     }
     if info["kind"] == "saved_model":

@@ -1,4 +1,5 @@
-"""The figures ``ae-zoo evaluate`` and ``ae-zoo compare`` draw of one model.
+"""The figures ``ae-zoo evaluate`` and ``ae-zoo compare`` draw of one model, and the bar
+charts of ``ae-zoo benchmark``'s leaderboard.
 
 :func:`make_figures` works on any model, in memory or exported: it asks the model what
 it can do (``conditional``, ``generative``, ``prior_type``, ``denoising``) and skips a
@@ -9,6 +10,8 @@ import dataclasses
 import os
 
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from ae_zoo import viz
 
@@ -169,3 +172,59 @@ def make_figures(model, dataset, out, stats, seed=0, figures=FIGURES, suffix="",
         else:
             written[figure] = os.path.basename(path)
     return written, skipped
+
+
+# ------------------------------------------------------------- leaderboards
+#: Bar colours by where a model's samples come from (its prior, or decoded N(0, I) draws).
+SOURCE_COLOURS = {"prior": "#9ecae1", "normal": "#fdae6b", None: "#d9d9d9"}
+SOURCE_LABELS = {"prior": "samples: prior", "normal": "samples: N(0, I) decoded", None: "no samples"}
+
+
+def bar_chart(rows, models, seeds, key, label, sources, ax=None, path=None, legend=True):
+    """A bar per model (the mean of ``key`` over its runs ``rows``) with each seed's run as
+    a point; bars coloured by the model's sample source. Returns the matplotlib Figure (or
+    draws on ``ax``)."""
+    fig = None
+    if ax is None:
+        fig = Figure(figsize=(max(4.5, 0.45 * len(models) + 1.5), 3.6), layout="constrained")
+        ax = fig.subplots()
+    positions = np.arange(len(models))
+    values = [[r[key] for r in rows if r["model"] == m and r.get(key) is not None] for m in models]
+    means = [np.mean(v) if v else np.nan for v in values]
+    ax.bar(positions, means, width=0.7, edgecolor="#525252", linewidth=0.5,
+           color=[SOURCE_COLOURS.get(sources.get(m), SOURCE_COLOURS[None]) for m in models])
+    markers = "osD^vP*X"
+    offsets = np.linspace(-0.2, 0.2, len(seeds)) if len(seeds) > 1 else [0.0]
+    for j, seed in enumerate(seeds):
+        points = [(i + offsets[j], r[key]) for i, m in enumerate(models) for r in rows
+                  if r["model"] == m and r["seed"] == seed and r.get(key) is not None]
+        if points:
+            ax.scatter(*zip(*points), marker=markers[j % len(markers)], s=14, color="#252525",
+                       zorder=3, label=f"seed {seed}")
+    ax.set_xticks(positions, models, rotation=45, ha="right", fontsize=7)
+    ax.set_title(label, fontsize=9)
+    ax.grid(axis="y", linewidth=0.4, alpha=0.5)
+    if legend:
+        handles = [Patch(facecolor=SOURCE_COLOURS[s], edgecolor="#525252", label=SOURCE_LABELS[s])
+                   for s in dict.fromkeys(sources.get(m) for m in models)]
+        ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, fontsize=6, loc="best",
+                  framealpha=0.8)
+    if fig is not None and path is not None:
+        viz.save_figure(fig, path)
+    return fig
+
+
+def bar_charts(rows, models, seeds, metrics, sources, path=None):
+    """:func:`bar_chart` of every ``(key, label)`` of ``metrics`` in one figure."""
+    ncols = min(3, len(metrics))
+    nrows = int(np.ceil(len(metrics) / ncols))
+    fig = Figure(figsize=(ncols * max(4.0, 0.4 * len(models) + 1.5), nrows * 3.4),
+                 layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for i, (ax, (key, label)) in enumerate(zip(axes, metrics)):
+        bar_chart(rows, models, seeds, key, label, sources, ax=ax, legend=i == 0)
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    if path is not None:
+        viz.save_figure(fig, path)
+    return fig

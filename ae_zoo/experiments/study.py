@@ -44,9 +44,16 @@ import yaml
 from matplotlib.figure import Figure
 from scipy.stats import f as f_dist
 
-from ae_zoo._io import read_json, to_jsonable, write_json, write_text
+from ae_zoo._io import to_jsonable, write_json, write_text
 from ae_zoo.evaluation import scoring
-from ae_zoo.experiments.common import load_split, recipe_mismatch
+from ae_zoo.experiments.common import (
+    fmt_time,
+    load_split,
+    parse_list,
+    read_json_lenient,
+    recipe_mismatch,
+    summarize,
+)
 from ae_zoo.experiments.train import run
 from ae_zoo.export.card import load_run
 from ae_zoo.training import recipes as recipe_lib
@@ -68,20 +75,6 @@ HEADLINE_LABELS = scoring.HEADLINE_LABELS
 #: Left out of the verdict: not a disentanglement score, and several objectives (beta-TCVAE,
 #: FactorVAE, DIP-VAE) minimize it directly, so the model decides it by construction.
 NOT_IN_CONCLUSION = ("unsupervised_scores.gaussian_total_correlation",)
-
-
-def _parse_list(value, kind, what):
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    try:
-        items = [kind(v) for v in value]
-    except (TypeError, ValueError):
-        raise ValueError(f"{what}: expected a comma-separated list, got {value!r}") from None
-    if not items:
-        raise ValueError(f"{what}: the list is empty")
-    if len(set(items)) != len(items):
-        raise ValueError(f"{what}: {items} has duplicates")
-    return items
 
 
 def steps_per_epoch(steps):
@@ -120,42 +113,23 @@ def study_recipe(model, seed, dataset="dsprites", steps=DEFAULT_STEPS, out="runs
         raise recipe_lib.RecipeError(f"{path}: {err}") from None
 
 
-def _read_json(path):
-    """``read_json``, with an unreadable file counted as missing (its run is redone)."""
-    try:
-        return read_json(path)
-    except ValueError:
-        return None
-
-
 def _status(recipe, settings_json):
     """"done", "trained" (model.keras without matching scores) or "todo"; raises when a
     finished run was trained differently."""
     run_dir = recipe["out"]
     if not os.path.isfile(os.path.join(run_dir, "model.keras")):
         return "todo"
-    run_info = _read_json(os.path.join(run_dir, "run.json")) or {}
+    run_info = read_json_lenient(os.path.join(run_dir, "run.json")) or {}
     old = run_info.get("recipe") or {}
     mismatch = recipe_mismatch(old, recipe, (("model", "name"), ("data", "name"),
                                              ("training", "steps"), ("training", "seed")))
     if mismatch:
         raise ValueError(f"{run_dir} was trained with {mismatch}: "
                          "choose another --out (or remove that run directory)")
-    scores = _read_json(os.path.join(run_dir, RESULTS_FILE))
+    scores = read_json_lenient(os.path.join(run_dir, RESULTS_FILE))
     if scores and json.dumps(scores.get("settings"), sort_keys=True) == settings_json:
         return "done"
     return "trained"
-
-
-def _fmt_time(seconds):
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def variance_shares(values, groups):
@@ -187,24 +161,6 @@ def variance_shares(values, groups):
         out["f"] = float(f_value)
         out["p"] = float(f_dist.sf(f_value, k - 1, n - k))
     return out
-
-
-def summarize(rows, models, columns):
-    """``{model: {column: {"mean", "std", "min", "max", "n"}}}`` over seeds (std: ddof=1)."""
-    summary = {}
-    for model in models:
-        mine = [r for r in rows if r["model"] == model]
-        summary[model] = {}
-        for col in columns:
-            vals = np.array([r[col] for r in mine if r.get(col) is not None], dtype=np.float64)
-            summary[model][col] = {
-                "mean": float(vals.mean()) if len(vals) else None,
-                "std": float(vals.std(ddof=1)) if len(vals) > 1 else None,
-                "min": float(vals.min()) if len(vals) else None,
-                "max": float(vals.max()) if len(vals) else None,
-                "n": int(len(vals)),
-            }
-    return summary
 
 
 def conclusion(shares):
@@ -378,8 +334,8 @@ def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", st
     Returns the study dict (also ``study.json``).
     """
     say = log or (lambda *_: None)
-    models = _parse_list(models, str, "models")
-    seeds = _parse_list(seeds, int, "seeds")
+    models = parse_list(models, str, "models")
+    seeds = parse_list(seeds, int, "seeds")
     if any(s < 0 for s in seeds):
         raise ValueError(f"seeds must be >= 0, got {seeds}")
     if steps is not None and (isinstance(steps, bool) or int(steps) < 1):
@@ -438,7 +394,7 @@ def _train_and_score(pair, recipe, status, ground_truth, plan, tag, say, verbose
     names, settings, effective, preset = plan
     run_dir = recipe["out"]
     trained = None
-    metrics_info = _read_json(os.path.join(run_dir, "metrics.json")) or {}
+    metrics_info = read_json_lenient(os.path.join(run_dir, "metrics.json")) or {}
     if status == "todo":
         resuming = os.path.isdir(os.path.join(run_dir, "backup"))
         say(f"{tag}: training {recipe['training']['steps']} steps"
@@ -487,11 +443,11 @@ class _Progress:
             eta = left_train * (mean_train or 0.0) + left_eval * float(np.mean(self.eval_times))
         seconds, steps = scored["train_seconds"], scored["steps"]
         per_step = f" ({1000 * seconds / steps:.0f} ms/step)" if seconds and steps else ""
-        done = f"trained in {_fmt_time(trained)}{per_step}, " if trained is not None else ""
+        done = f"trained in {fmt_time(trained)}{per_step}, " if trained is not None else ""
         mig = scored["scores"].get("mig.mig")
-        self.say(f"{tag}: {done}metrics in {_fmt_time(scored['eval_seconds'])}"
+        self.say(f"{tag}: {done}metrics in {fmt_time(scored['eval_seconds'])}"
                  f"{'' if mig is None else f' (MIG {mig:.3f})'}; elapsed "
-                 f"{_fmt_time(time.time() - self.started)}, ETA {_fmt_time(eta)}")
+                 f"{fmt_time(time.time() - self.started)}, ETA {fmt_time(eta)}")
 
 
 def collect_rows(recipes, pairs):
@@ -499,7 +455,7 @@ def collect_rows(recipes, pairs):
     rows = []
     for pair in pairs:
         run_dir = recipes[pair]["out"]
-        scores = _read_json(os.path.join(run_dir, RESULTS_FILE))
+        scores = read_json_lenient(os.path.join(run_dir, RESULTS_FILE))
         if not scores:
             continue
         steps = scores.get("steps")

@@ -369,7 +369,12 @@ class Autoencoder(Trainable, keras.Model):
         if self.conditional and labels is None:
             labels = np.arange(num_samples) % self.num_classes
         seeds = _random.seed_range(num_samples, _checks.check_seed(seed))
-        return self.decode(self.sample_codes(seeds, labels=labels), labels=labels)
+        if "sample_codes" not in self._compiled_functions:  # one graph, not a Python loop per seed
+            self._compiled_functions["sample_codes"] = tf.function(
+                lambda s, c: self.sample_codes(s, labels=c), reduce_retracing=True)
+        codes = self._compiled_functions["sample_codes"](
+            seeds, None if labels is None else tf.constant(np.asarray(labels)))
+        return self.decode(codes, labels=labels)
 
     def sample_codes(self, seeds, *, labels=None):
         """One code per int64 seed, drawn statelessly (a generative model implements it)."""

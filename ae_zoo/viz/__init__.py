@@ -1,7 +1,7 @@
 """Figures of inputs, reconstructions, samples and latent spaces (matplotlib, Agg),
 and a Keras callback that logs them to TensorBoard."""
 
-from ae_zoo.viz.figures import image_grid, reconstruction_grid, save_figure
+from ae_zoo.viz.figures import image_grid, image_rows, reconstruction_grid, save_figure
 from ae_zoo.viz.latent import (
     interpolation_figure,
     latent_range_figure,
@@ -17,6 +17,7 @@ from ae_zoo.viz.tensorboard import FigureLogger, render_figure, write_png_summar
 __all__ = [
     "FigureLogger",
     "image_grid",
+    "image_rows",
     "interpolation_figure",
     "latent_range_figure",
     "latent_scatter",

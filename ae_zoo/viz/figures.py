@@ -68,3 +68,33 @@ def reconstruction_grid(originals, reconstructions, corrupted=None, n=10, title=
     rows.append(np.asarray(reconstructions)[:n])
     labels.append("denoised" if corrupted is not None else "reconstruction")
     return image_grid(rows, row_titles=labels, title=title, path=path)
+
+
+def image_rows(rows, row_titles=None, title=None, cell_size=0.6, pad=2, path=None):
+    """Rows of images tiled into one picture (one ``imshow``: fast for many rows, unlike
+    :func:`image_grid`'s axes per image), each row labelled on the left. Images are
+    (H, W, C) in [0, 1], all of one shape; a short row is padded with white."""
+    rows = [np.asarray(r) for r in rows]
+    height, width = _as_image(rows[0][0]).shape[:2]
+    n_cols = max(len(r) for r in rows)
+    canvas = np.ones((len(rows) * (height + pad) + pad, n_cols * (width + pad) + pad)
+                     + _as_image(rows[0][0]).shape[2:], dtype="float32")
+    for i, row in enumerate(rows):
+        for j, image in enumerate(row):
+            top, left = pad + i * (height + pad), pad + j * (width + pad)
+            canvas[top:top + height, left:left + width] = _as_image(image)
+    fig = Figure(figsize=(cell_size * n_cols + (1.4 if row_titles else 0.2),
+                          cell_size * len(rows) + (0.5 if title else 0.2)), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(canvas, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks(pad + (height + pad) * np.arange(len(rows)) + height / 2,
+                  row_titles or [""] * len(rows), fontsize=8)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
