@@ -27,7 +27,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["ae_zoo", "ae_zoo.*"]) + sorted(DATA_PACKAGES),
     package_dir=DATA_PACKAGES,
-    package_data={package: ["*", "**/*"] for package in DATA_PACKAGES},
+    package_data={**{package: ["*", "**/*"] for package in DATA_PACKAGES},
+                  # the generation metrics' feature networks and their cards
+                  "ae_zoo.evaluation.feature_networks": ["*.keras", "*.json", "*.md"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.15",

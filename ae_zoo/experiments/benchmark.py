@@ -3,8 +3,9 @@ included, trained from its recipe on one dataset with a few seeds, and scored al
 
 ``run_benchmark("mnist5k")`` trains every (model, seed) pair from the shipped
 ``recipes/<model>_<dataset>.yaml`` (the model's defaults where there is none), cut to one
-training budget (:func:`parse_budget`; default :data:`DEFAULT_BUDGET`) with the seed
-overridden, no checkpoint and no export, into ``out/<model>_seed<k>/`` through the recipe
+training budget (:func:`parse_budget`; default :data:`DEFAULT_BUDGET`) that replaces its
+length and its early stopping, with the seed overridden, no checkpoint and no export (a
+recipe's schedules stay as written), into ``out/<model>_seed<k>/`` through the recipe
 runner (which measures the test reconstruction MSE and, for a model with a likelihood,
 -log p(x) by importance sampling). It then scores each run's samples and reconstructions
 against the test split with :func:`~ae_zoo.evaluation.evaluate_generation` (FID, KID,
@@ -81,12 +82,13 @@ def parse_budget(budget):
 def benchmark_recipe(model, seed, dataset="mnist5k", budget=DEFAULT_BUDGET, out="runs/benchmark",
                      iwae_samples=50, overrides=()):
     """The validated recipe of one run: the model's ``<model>_<dataset>`` recipe (or its
-    defaults), the budget, the seed, no checkpoint or export, out ``out/<model>_seed<k>``."""
+    defaults), the budget in place of its length and early stopping (every run trains the
+    whole budget), the seed, no checkpoint or export, out ``out/<model>_seed<k>``."""
     raw = recipe_for(model, dataset)
     raw.setdefault("model", {})["name"] = model
     raw.setdefault("data", {})["name"] = dataset
     given = [(["training", "seed"], int(seed)), (["export"], None),
-             (["callbacks", "checkpoint"], None),
+             (["callbacks", "checkpoint"], None), (["callbacks", "early_stopping"], None),
              (["training", "iwae_samples"], int(iwae_samples)),
              (["out"], os.path.join(out, f"{model}_seed{seed}"))]
     length = parse_budget(budget)

@@ -172,6 +172,7 @@ def test_recipes_budgets_and_the_model_list(monkeypatch):
     assert (recipe["training"]["epochs"], recipe["training"]["steps"]) == (4, None)
     assert recipe["training"]["seed"] == 2 and recipe["out"] == os.path.join("runs/b", "vae_seed2")
     assert recipe["export"] is None and recipe["callbacks"]["checkpoint"] is None
+    assert recipe["callbacks"]["early_stopping"] is None  # every run trains the whole budget
     assert recipe["model"]["options"]["hidden_units"] == [512, 256]  # from recipes/vae_mnist5k.yaml
     assert benchmark_recipe("mmd_vae", 0)["training"]["steps"] == 500  # no recipe: its defaults
     # "all" is every registered model, plugins included

@@ -34,7 +34,8 @@ def test_train_export_load_matches_the_card(tmp_path):
 
 @pytest.mark.slow
 def test_the_wheel_ships_saved_models_and_recipes(tmp_path, exported):
-    """`pip install .` (non-editable) must carry saved_models/ as ae_zoo/_pretrained."""
+    """`pip install .` (non-editable) must carry saved_models/ as ae_zoo/_pretrained, and the
+    feature networks of the generation metrics."""
     src = tmp_path / "src"
     shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__",
                                                               "runs", "saved_models"))
@@ -53,5 +54,8 @@ def test_the_wheel_ships_saved_models_and_recipes(tmp_path, exported):
             continue
         assert f"ae_zoo/_pretrained/vae_tiny/{path}" in names, path
     assert not [n for n in names if ".export-" in n]
+    for name in ("mnist5k", "dsprites"):  # the generation metrics' feature networks
+        for suffix in (".keras", ".json", ".md"):
+            assert f"ae_zoo/evaluation/feature_networks/{name}{suffix}" in names
     if os.path.isdir(os.path.join(REPO, "recipes")):
         assert [n for n in names if n.startswith("ae_zoo/recipes/") and n.endswith(".yaml")]
