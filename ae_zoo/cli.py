@@ -208,10 +208,8 @@ def cmd_benchmark(args):
                           iwae_samples=args.iwae_samples, overrides=args.set,
                           verbose=args.verbose, log=lambda line: print(line, flush=True),
                           command=_command_line(args))
-    print()
     for rank, model in enumerate(board["ranking"], 1):
-        fid = board["summary"][model]["fid"]["mean"]
-        mse = board["summary"][model]["reconstruction_mse"]["mean"]
+        fid, mse = (board["summary"][model][k]["mean"] for k in ("fid", "reconstruction_mse"))
         print(f"  {rank:>2}. {model:<16} FID {'n/a' if fid is None else f'{fid:7.1f}'}   "
               f"rec. MSE {'n/a' if mse is None else f'{mse:.4f}'}")
     return 0
@@ -392,38 +390,33 @@ def build_parser():
                    help="study folder (default: %(default)s); rerun to resume")
     p.set_defaults(func=cmd_study)
 
-    p = sub.add_parser("benchmark", help="train every registered model (plugins included) from "
-                                         "its recipe with a few seeds and write a leaderboard: "
-                                         "reconstruction, -log p(x), FID, KID, precision, recall")
+    p = sub.add_parser("benchmark", help="train every registered model with a few seeds and "
+                                         "write a leaderboard (reconstruction, -log p(x), FID, ...)")
     p.add_argument("--dataset", default="mnist5k")
     p.add_argument("--models", default="all",
                    help="all (default: every registered model) or comma-separated names")
     p.add_argument("--budget", default=None,
-                   help="training length of every run: steps=N, epochs=N, N (steps) or recipe "
-                        "(each recipe's own); default steps=600, sized so that about 30 models "
-                        "x 3 seeds run on mnist5k within an hour on 2 CPU cores")
+                   help="training length of every run: steps=N, epochs=N, N (steps) or recipe; "
+                        "default steps=500: about 30 models x 3 seeds on mnist5k in an hour on "
+                        "2 CPU cores")
     p.add_argument("--seeds", default=None, help="comma-separated training seeds (default: 0,1,2)")
     p.add_argument("--feature-network", default=None, metavar="NAME_OR_FILE",
                    help="feature network of the generation metrics (default: the dataset's)")
     p.add_argument("--num-samples", type=int, default=None,
-                   help="samples per run (default: as many as the test split has examples)")
-    p.add_argument("--iwae-samples", type=int, default=50,
-                   help="importance samples of -log p(x) for models with a likelihood (0: none)")
+                   help="samples per run (default: the test split's size)")
+    p.add_argument("--iwae-samples", type=int, default=50, help="-log p(x) importance samples")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of every recipe, e.g. --set training.batch_size=64")
-    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
-                   help="Keras verbosity while training (progress lines are printed anyway)")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0)
     p.add_argument("--out", default="runs/benchmark",
-                   help="leaderboard folder (default: %(default)s); rerun to resume, or run "
-                        "several processes on it to share the runs")
+                   help="default %(default)s; rerun to resume; several processes share it")
     p.set_defaults(func=cmd_benchmark)
 
-    p = sub.add_parser("feature-network", help="retrain a shipped feature network of the "
-                                               "generation metrics and write it with its card")
+    p = sub.add_parser("feature-network", help="retrain a feature network of the generation "
+                                               "metrics; write it with its card")
     p.add_argument("name", choices=("mnist5k", "dsprites"))
     p.add_argument("--out", default="runs/feature_networks",
-                   help="folder for NAME.keras, NAME.json and NAME.md (the shipped ones are in "
-                        "ae_zoo/evaluation/feature_networks)")
+                   help="the shipped ones are in ae_zoo/evaluation/feature_networks")
     p.add_argument("--epochs", type=int, default=None, help="default: the shipped network's")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_feature_network)

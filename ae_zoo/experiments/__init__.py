@@ -1,7 +1,9 @@
 """The drivers behind the commands: train a recipe into a run directory (``ae-zoo
 train``), evaluate a run or an exported model (``ae-zoo evaluate``), compare two models
-(``ae-zoo compare``) and the seeds-versus-models study (``ae-zoo study``). They sit above
-evaluation and viz and use both."""
+(``ae-zoo compare``), the seeds-versus-models study (``ae-zoo study``) and the leaderboard
+of the whole zoo (``ae-zoo benchmark``). They sit above evaluation and viz and use both."""
+
+from ae_zoo.experiments.benchmark import benchmark_recipe, run_benchmark
 
 from ae_zoo.experiments.compare import compare_models, matched_recipes
 from ae_zoo.experiments.evaluate import evaluate_run
@@ -14,6 +16,6 @@ from ae_zoo.experiments.study import (
 )
 from ae_zoo.experiments.train import recipe_for, run, train
 
-__all__ = ["DEFAULT_STEPS", "STUDY_METRIC_SETTINGS", "compare_models", "evaluate_run",
-           "matched_recipes", "recipe_for", "run", "run_study", "study_recipe", "train",
-           "variance_shares"]
+__all__ = ["DEFAULT_STEPS", "STUDY_METRIC_SETTINGS", "benchmark_recipe", "compare_models",
+           "evaluate_run", "matched_recipes", "recipe_for", "run", "run_benchmark", "run_study",
+           "study_recipe", "train", "variance_shares"]

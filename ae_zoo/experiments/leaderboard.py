@@ -69,7 +69,9 @@ def markdown(board):
     lines = [f"# Leaderboard: {len(board['models'])} models x {len(s['seeds'])} seeds on "
              f"{s['dataset']}", "",
              f"Each run trains the model's `recipes/<model>_{s['dataset']}.yaml` (its defaults "
-             f"where there is none) with budget `{s['budget']}`, seeds "
+             f"where there is none) with budget `{s['budget']}`"
+             + ("" if s["budget"] == "recipe" else " (instead of its length and early stopping)")
+             + f", seeds "
              f"{', '.join(map(str, s['seeds']))}, then scores it on the test split: per-pixel "
              f"reconstruction MSE, -log p(x) (importance-weighted, {s['iwae_samples']} samples, "
              "nats per image) where the model has a likelihood, and FID, KID, precision and "

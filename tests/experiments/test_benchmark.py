@@ -175,6 +175,8 @@ def test_recipes_budgets_and_the_model_list(monkeypatch):
     assert recipe["callbacks"]["early_stopping"] is None  # every run trains the whole budget
     assert recipe["model"]["options"]["hidden_units"] == [512, 256]  # from recipes/vae_mnist5k.yaml
     assert benchmark_recipe("mmd_vae", 0)["training"]["steps"] == 500  # no recipe: its defaults
+    as_written = benchmark_recipe("vae", 0, budget="recipe")
+    assert as_written["training"]["epochs"] == 50 and as_written["callbacks"]["early_stopping"]
     # "all" is every registered model, plugins included
     monkeypatch.setattr(models.registry, "_REGISTRY", dict(models.registry._REGISTRY))
     ae_zoo.register("late_plugin")(type("LatePlugin", (models.VAE,), {}))

@@ -93,7 +93,9 @@ class FeatureNetwork:
             raise ValueError(f"`{what}` are {images.shape[1:]} images, but the feature network "
                              f"{self.info.get('name')!r} takes {tuple(self.input_shape)}: "
                              + ("pass one for these images; " + NO_NETWORK
-                                if self.info.get("source") == "shipped" else "resize them"))
+                                if self.info.get("source") == "shipped" else
+                                "wrap it with ae_zoo.evaluation.feature_extractor(model, "
+                                "image_size=...), which resizes them"))
         parts = [np.asarray(self.function(images[i:i + batch_size]))
                  for i in range(0, len(images), int(batch_size))]
         out = np.concatenate(parts).astype(np.float64)
@@ -104,12 +106,23 @@ class FeatureNetwork:
         return dict(self.info)
 
 
+def _static_shape(model, which):
+    """``model.input_shape[1:]`` / ``output_shape[1:]`` when fully known (a subclassed
+    model may have none), else None."""
+    try:
+        shape = tuple(getattr(model, which)[1:])
+    except (AttributeError, ValueError, TypeError):
+        return None
+    return shape if None not in shape else None
+
+
 def _keras_network(model, info):
     """A FeatureNetwork running ``model`` through one compiled function."""
     function = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    shape = tuple(model.input_shape[1:]) if None not in model.input_shape[1:] else None
-    info = {**info, "feature_dim": int(np.prod(model.output_shape[1:]))}
-    return FeatureNetwork(lambda x: function(tf.constant(x)), info, shape)
+    output = _static_shape(model, "output_shape")
+    info = {**info, "feature_dim": None if output is None else int(np.prod(output))}
+    return FeatureNetwork(lambda x: function(tf.constant(x)), info,
+                          _static_shape(model, "input_shape"))
 
 
 def _cut(model, feature_layer):
