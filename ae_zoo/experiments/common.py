@@ -1,5 +1,7 @@
 """What the experiment drivers share: loading the thing to evaluate (a run, a ``.keras``
-file or an exported model, all behind one model interface) and the data it is evaluated on."""
+file or an exported model, all behind one model interface), the data it is evaluated on,
+and the bookkeeping of the many-run drivers (study, benchmark): list arguments, run files
+read leniently, durations, per-model summaries over seeds."""
 
 import os
 

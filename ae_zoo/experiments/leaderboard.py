@@ -119,14 +119,15 @@ def _csv(rows):
 
 def mosaic(board, run_dirs, path):
     """One row of samples per model (its first finished seed), in ranking order."""
+    by_name = {os.path.basename(os.path.normpath(d)): d for d in run_dirs}
     rows, titles = [], []
     for model in board["ranking"]:
-        for run_dir in run_dirs:
-            file = os.path.join(run_dir, "mosaic_samples.npy")
-            if os.path.basename(run_dir).startswith(f"{model}_seed") and os.path.isfile(file):
-                rows.append(np.load(file))
-                titles.append(f"{model} ({SOURCES[board['sources'].get(model)]})")
-                break
+        files = [os.path.join(by_name.get(f"{model}_seed{seed}", ""), "mosaic_samples.npy")
+                 for seed in board["settings"]["seeds"]]
+        found = [f for f in files if os.path.isfile(f)]
+        if found:
+            rows.append(np.load(found[0]))
+            titles.append(f"{model} ({SOURCES[board['sources'].get(model)]})")
     if not rows:
         return None
     viz.image_rows(rows, row_titles=titles,
@@ -166,7 +167,8 @@ def write(out, models, seeds, settings, run_dirs, figures=True, log=None):
                    for k, label, b, _ in METRICS if k in drawn], sources,
                    path=os.path.join(out, "bars.png"))
         drawn["overview"] = "bars.png"
-        drawn["samples"] = mosaic(board, run_dirs, os.path.join(out, "samples.png"))
+        if mosaic(board, run_dirs, os.path.join(out, "samples.png")):
+            drawn["samples"] = "samples.png"
     board["figures"] = drawn
     write_text(os.path.join(out, "leaderboard.csv"), _csv(rows))
     write_json(os.path.join(out, "leaderboard.json"), board)
