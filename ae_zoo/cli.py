@@ -206,7 +206,8 @@ def cmd_benchmark(args):
                           args.seeds or DEFAULT_SEEDS, out=args.out,
                           feature_network=args.feature_network, num_samples=args.num_samples,
                           iwae_samples=args.iwae_samples, overrides=args.set,
-                          verbose=args.verbose, log=lambda line: print(line, flush=True),
+                          figures=not args.no_figures, verbose=args.verbose,
+                          log=lambda line: print(line, flush=True),
                           command=_command_line(args))
     for rank, model in enumerate(board["ranking"], 1):
         fid, mse = (board["summary"][model][k]["mean"] for k in ("fid", "reconstruction_mse"))
@@ -407,6 +408,8 @@ def build_parser():
     p.add_argument("--iwae-samples", type=int, default=50, help="-log p(x) importance samples")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of every recipe, e.g. --set training.batch_size=64")
+    p.add_argument("--no-figures", action="store_true",
+                   help="the leaderboard's tables only (no bar charts, no samples mosaic)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0)
     p.add_argument("--out", default="runs/benchmark",
                    help="default %(default)s; rerun to resume; several processes share it")

@@ -179,7 +179,8 @@ def _score(pair, recipe, status, test_set, network, num_samples, settings, verbo
     run_dir = recipe["out"]
     trained_now = status == "todo"
     if trained_now:
-        result = run(recipe, verbose=verbose, command=command)
+        # no per-run figures: the leaderboard's mosaic shows every model's samples
+        result = run(recipe, verbose=verbose, command=command, figures=False)
         model, metrics = result["model"], result["metrics"]
     else:
         model, _, metrics, _ = load_run(run_dir)

@@ -178,6 +178,12 @@ def make_figures(model, dataset, out, stats, seed=0, figures=FIGURES, suffix="",
 #: Bar colours by where a model's samples come from (its prior, or decoded N(0, I) draws).
 SOURCE_COLOURS = {"prior": "#9ecae1", "normal": "#fdae6b", None: "#d9d9d9"}
 SOURCE_LABELS = {"prior": "samples: prior", "normal": "samples: N(0, I) decoded", None: "no samples"}
+OTHER_SOURCE_COLOUR = "#a1d99b"  # any other source (e.g. a fitted sampler), labelled by its name
+
+
+def _source_style(source):
+    return (SOURCE_COLOURS.get(source, OTHER_SOURCE_COLOUR),
+            SOURCE_LABELS.get(source, f"samples: {source}"))
 
 
 def bar_chart(rows, models, seeds, key, label, sources, ax=None, path=None, legend=True):
@@ -192,7 +198,7 @@ def bar_chart(rows, models, seeds, key, label, sources, ax=None, path=None, lege
     values = [[r[key] for r in rows if r["model"] == m and r.get(key) is not None] for m in models]
     means = [np.mean(v) if v else np.nan for v in values]
     ax.bar(positions, means, width=0.7, edgecolor="#525252", linewidth=0.5,
-           color=[SOURCE_COLOURS.get(sources.get(m), SOURCE_COLOURS[None]) for m in models])
+           color=[_source_style(sources.get(m))[0] for m in models])
     markers = "osD^vP*X"
     offsets = np.linspace(-0.2, 0.2, len(seeds)) if len(seeds) > 1 else [0.0]
     for j, seed in enumerate(seeds):
@@ -205,8 +211,8 @@ def bar_chart(rows, models, seeds, key, label, sources, ax=None, path=None, lege
     ax.set_title(label, fontsize=9)
     ax.grid(axis="y", linewidth=0.4, alpha=0.5)
     if legend:
-        handles = [Patch(facecolor=SOURCE_COLOURS[s], edgecolor="#525252", label=SOURCE_LABELS[s])
-                   for s in dict.fromkeys(sources.get(m) for m in models)]
+        handles = [Patch(facecolor=colour, edgecolor="#525252", label=label) for colour, label
+                   in dict.fromkeys(_source_style(sources.get(m)) for m in models)]
         ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, fontsize=6, loc="best",
                   framealpha=0.8)
     if fig is not None and path is not None:

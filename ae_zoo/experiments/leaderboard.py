@@ -36,6 +36,12 @@ CSV_FIELDS = ("model", "seed", "sample_source", "steps", "epochs") + tuple(m[0] 
        "elbo", "eval_seconds")
 
 
+def _source(board, model):
+    """How the tables name ``model``'s sample source (another source by its own name)."""
+    source = board["sources"].get(model)
+    return SOURCES.get(source, source)
+
+
 def collect(run_dirs):
     """The finished runs' rows (their ``benchmark.json``)."""
     rows = [read_json_lenient(os.path.join(d, "benchmark.json")) for d in run_dirs]
@@ -89,7 +95,7 @@ def markdown(board):
              "|---|---|---|" + "---|" * len(heads)]
     for rank, model in enumerate(board["ranking"], 1):
         cells = [_cell(board["summary"][model][key], digits) for key, _, _, digits in METRICS]
-        lines.append(f"| {rank} | {model} | {SOURCES[board['sources'].get(model)]} | "
+        lines.append(f"| {rank} | {model} | {_source(board, model)} | "
                      + " | ".join(cells) + " |")
     lines += ["", "![a row of samples per model](samples.png)", "",
               "![every metric, seeds as points](bars.png)", ""]
@@ -127,7 +133,7 @@ def mosaic(board, run_dirs, path):
         found = [f for f in files if os.path.isfile(f)]
         if found:
             rows.append(np.load(found[0]))
-            titles.append(f"{model} ({SOURCES[board['sources'].get(model)]})")
+            titles.append(f"{model} ({_source(board, model)})")
     if not rows:
         return None
     viz.image_rows(rows, row_titles=titles,

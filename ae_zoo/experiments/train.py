@@ -66,8 +66,9 @@ def _callbacks(recipe, model, out, preview_set, resuming):
     return result
 
 
-def run(recipe, *, verbose=1, callbacks=None, command=None):
-    """Runs a validated recipe (see :mod:`ae_zoo.training.recipes`) end to end.
+def run(recipe, *, verbose=1, callbacks=None, command=None, figures=True):
+    """Runs a validated recipe (see :mod:`ae_zoo.training.recipes`) end to end; with
+    ``figures``, draws the test reconstructions and samples into the run directory.
 
     Returns a dict with the model, the Keras history, the test metrics and the run
     directory.
@@ -138,7 +139,9 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
                    num_validation_examples=0 if validation_set is None else len(validation_set))
     save_model(model, os.path.join(out, "model.keras"))
     write_json(os.path.join(out, "metrics.json"), metrics)
-    make_figures(model, test_set, out, stats={}, seed=seed, figures=("reconstructions", "samples"))
+    if figures:
+        make_figures(model, test_set, out, stats={}, seed=seed,
+                     figures=("reconstructions", "samples"))
     if recipe["export"] and recipe["export"]["dir"]:
         export_dir = os.path.join(out, recipe["export"]["dir"])  # relative: inside the run
         metrics["export_path"] = export_saved_model(model, export_dir,

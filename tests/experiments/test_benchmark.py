@@ -18,7 +18,9 @@ from ae_zoo import cli, data, models
 from ae_zoo.evaluation import feature_networks
 from ae_zoo.evaluation.generation import frechet_distance, kernel_distance, precision_recall
 from ae_zoo.evaluation.measures import draw_samples
+from ae_zoo.experiments import leaderboard
 from ae_zoo.experiments.benchmark import benchmark_recipe, claim, parse_budget, release, run_benchmark
+from ae_zoo.experiments.figures import bar_chart
 
 from tests.experiments._tiny import PNG
 
@@ -186,9 +188,24 @@ def test_recipes_budgets_and_the_model_list(monkeypatch):
 def test_cli_prints_the_ranking(finished, capsys):
     out, board, _ = finished
     args = ["benchmark", "--models", ",".join(MODELS), "--seeds", "0,1", "--budget", "3",
-            "--num-samples", str(SAMPLES), "--iwae-samples", "2", "--out", str(out)]
+            "--num-samples", str(SAMPLES), "--iwae-samples", "2", "--no-figures", "--out", str(out)]
     for item in TINY:
         args += ["--set", item]
     assert cli.main(args) == 0
     printed = capsys.readouterr().out
     assert f"1. {board['ranking'][0]}" in printed and "leaderboard.md" in printed
+
+
+def test_another_sample_source_is_named_by_its_own_name(finished, tmp_path):
+    # a model scored on a fitted sampler's draws (a source the leaderboard does not know)
+    out, _, _ = finished
+    row = json.loads((out / "ae_seed0" / "benchmark.json").read_text())
+    run_dir = tmp_path / "plugin_seed0"
+    run_dir.mkdir()
+    (run_dir / "benchmark.json").write_text(json.dumps({**row, "model": "plugin",
+                                                        "sample_source": "sampler"}))
+    board = leaderboard.write(str(tmp_path), ["plugin"], [0], {**finished[1]["settings"]},
+                              [str(run_dir)], figures=False)
+    assert "| 1 | plugin | sampler | " in (tmp_path / "leaderboard.md").read_text()
+    figure = bar_chart(board["rows"], ["plugin"], [0], "fid", "FID", board["sources"])
+    assert [t.get_text() for t in figure.axes[0].get_legend().get_texts()][-1] == "samples: sampler"
