@@ -116,14 +116,19 @@ class HalfScaleSampler:
         return np.asarray(self.model.decode(0.5 * codes.astype("float32")))
 
 
-def test_generation_metrics_of_samples_and_reconstructions(vae_run, vae_eval, vae_model,
-                                                           test_split, tmp_path):
+@pytest.fixture(scope="module")
+def vae_generation(vae_run, vae_model, tmp_path_factory):
+    """The VAE run's generation metrics on our own features, with our own sampler too."""
+    return evaluate_run(vae_run, out=tmp_path_factory.mktemp("generation"), feature_network=pixels,
+                        figures=False, iwae_samples=0, seed=4, generation_samples=300,
+                        samplers={"half": HalfScaleSampler(vae_model)})["generation"]
+
+
+def test_generation_metrics_of_samples_and_reconstructions(vae_eval, vae_generation, vae_model,
+                                                           test_split):
     # digits has no shipped feature network: skipped, saying what to pass
     assert vae_eval["generation"] is None and "InceptionV3" in vae_eval["unavailable"]["generation"]
-    result = evaluate_run(vae_run, out=tmp_path / "g", feature_network=pixels, figures=False,
-                          iwae_samples=0, seed=4, generation_samples=300,
-                          samplers={"half": HalfScaleSampler(vae_model)})
-    generation = result["generation"]
+    generation = vae_generation
     assert (generation["num_samples"], generation["seed"]) == (300, 4)
     assert generation["feature_network"]["source"] == "callable"
     real, fake = pixels(test_split.x), pixels(vae_model.sample(300, seed=4))
@@ -164,7 +169,7 @@ def test_autoencoder_run(tmp_path, test_split):
     assert scores["fid"] == pytest.approx(frechet_distance(pixels(test_split.x), fake), rel=1e-4)
 
 
-def test_saved_model(vae_run, vae_eval, vae_model, tmp_path):
+def test_saved_model(vae_run, vae_eval, vae_model, vae_generation, tmp_path):
     path = export_saved_model(vae_model, tmp_path / "sm", warmup=False)
     with pytest.raises(ValueError, match="--dataset"):  # no card: nothing records the data
         evaluate_run(path, out=tmp_path / "none")
@@ -184,10 +189,9 @@ def test_saved_model(vae_run, vae_eval, vae_model, tmp_path):
     # the exported sample signature draws the same images: the same generation scores
     exported = evaluate_run(path, dataset="digits", out=tmp_path / "g", figures=False,
                             feature_network=pixels, seed=4, generation_samples=300)["generation"]
-    again = evaluate_run(vae_run, out=tmp_path / "k", figures=False, iwae_samples=0,
-                         feature_network=pixels, seed=4, generation_samples=300)["generation"]
     for source in ("samples", "reconstructions"):
-        theirs = again[source]["default"] if source == "samples" else again[source]
+        theirs = (vae_generation[source]["default"] if source == "samples"
+                  else vae_generation[source])
         ours = exported[source]["default"] if source == "samples" else exported[source]
         assert ours["fid"] == pytest.approx(theirs["fid"], rel=1e-3)
 
