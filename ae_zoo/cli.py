@@ -1,33 +1,66 @@
 """The ``ae-zoo`` command (also ``python -m ae_zoo``).
 
 Each command imports what it needs inside its function: TensorFlow takes seconds to load,
-and ``ae-zoo --help`` should not wait for it.
+and ``ae-zoo --help`` and ``ae-zoo list`` do not wait for it (``ae_zoo`` defers its imports
+in this command). TensorFlow's and absl's log lines are silenced unless ``ae-zoo
+--verbose-logs COMMAND`` or ``AE_ZOO_VERBOSE=1``.
 """
 
 import argparse
+import contextlib
+import logging
 import os
 import shlex
 import sys
 
 import yaml
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import ae_zoo
+from ae_zoo import _catalog
 
-
-def _first_doc_line(obj):
-    return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""
+#: ``AE_ZOO_VERBOSE=1`` (or ``--verbose-logs`` before the command) keeps TensorFlow's log lines.
+VERBOSE_ENV = "AE_ZOO_VERBOSE"
 
 
 def cmd_list(args):
-    from ae_zoo import data, models
-
     print("Models:")
-    for name in models.names():
-        print(f"  {name:<14} {_first_doc_line(models.get(name))}")
+    for name, summary in _catalog.MODELS.items():
+        print(f"  {name:<14} {summary}")
+    for name, target in sorted(_catalog.plugin_entry_points().items()):
+        print(f"  {name:<14} plugin: {target}")
     print("Datasets:")
-    for name in data.names():
-        print(f"  {name}")
+    for name, summary in _catalog.DATASETS.items():
+        print(f"  {name:<14} {summary}")
+    print("  tfds:NAME      any TensorFlow Datasets dataset prepared in data_dir")
     return 0
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Points file descriptor 2 at /dev/null: TensorFlow's C++ libraries write their
+    start-up lines there directly, whatever TF_CPP_MIN_LOG_LEVEL says."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_tensorflow(verbose=False):
+    """Imports ae_zoo's models and TensorFlow for a command; unless ``verbose``, without
+    TensorFlow's or absl's log lines (only errors that stop the command are shown)."""
+    if not verbose and "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with _stderr_silenced():
+            import tensorflow  # noqa: F401  (a command that trains: its C++ start-up lines silenced)
+        for name in ("absl", "tensorflow"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    ae_zoo.load_all()
 
 
 def _command_line(args):
@@ -193,6 +226,8 @@ def cmd_study(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="ae-zoo", description="Autoencoders for Keras 3.")
+    parser.add_argument("--verbose-logs", action="store_true",
+                        help=f"keep TensorFlow's and absl's log lines (or {VERBOSE_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list the models and datasets")
@@ -354,6 +389,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.argv = argv
     try:
+        if args.func is not cmd_list:
+            load_tensorflow(args.verbose_logs or os.environ.get(VERBOSE_ENV, "0") != "0")
         return args.func(args)
     except (ValueError, TypeError, FileNotFoundError) as err:
         # Bad names, values or missing data: a one-line message, not a stack trace.
