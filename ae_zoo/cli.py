@@ -135,10 +135,12 @@ def cmd_tune(args):
 def cmd_export(args):
     from ae_zoo.export.card import export_run
 
-    result = export_run(args.run, args.out, version=args.version, recipe=args.recipe,
+    run_name = os.path.basename(os.path.normpath(args.run)).removesuffix(".keras")
+    out = args.out or os.path.join("exports", run_name)
+    result = export_run(args.run, out, version=args.version, recipe=args.recipe,
                         warmup=False if args.no_warmup else None)
     card = result["card"]
-    print(f"Wrote {result['path']}/ (SavedModel) and {args.out}/card.json, README.md")
+    print(f"Wrote {result['path']}/ (SavedModel and model.keras) and {out}/card.json, README.md")
     for name, spec in card["signatures"].items():
         inputs = ", ".join(spec["inputs"])
         outputs = ", ".join(spec["outputs"])
@@ -278,7 +280,7 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="start the search over")
     p.add_argument("--export", default=None, metavar="DIR",
                    help="export the retrained best model with its card to DIR, e.g. "
-                        "saved_models/NAME (default: the recipe's export section)")
+                        "exports/NAME (default: the recipe's export section)")
     p.add_argument("--no-retrain", action="store_true",
                    help="stop after writing the best recipe")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
@@ -287,7 +289,9 @@ def build_parser():
 
     p = sub.add_parser("export", help="export a trained run as a TF Serving SavedModel with its card")
     p.add_argument("run", metavar="RUN_DIR", help="run directory of `ae-zoo train` (or a .keras file)")
-    p.add_argument("--out", required=True, help="model folder, e.g. saved_models/NAME")
+    p.add_argument("--out", default=None,
+                   help="model folder (default: exports/RUN_NAME; keep the shipped zoo, "
+                        "saved_models/, for the shipped models)")
     p.add_argument("--version", type=int, default=None,
                    help="SavedModel version number (default: the next free one)")
     p.add_argument("--recipe", default=None, help="recipe to record in the card (default: run.json's)")

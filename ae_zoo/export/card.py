@@ -182,7 +182,7 @@ def card_markdown(card):
     if card.get("command"):
         run_dir = _get(card.get("recipe_config"), "out") or card.get("run_dir") or "RUN_DIR"
         reproduce += ["```bash", card["command"],
-                      f"ae-zoo export {run_dir} --out saved_models/{card['name']}", "```", ""]
+                      f"ae-zoo export {run_dir} --out exports/{card['name']}", "```", ""]
     sizes = (card["split"].get("num_train_examples"), card["split"].get("num_test_examples"))
     facts = [("dataset", card.get("dataset")), ("data options", card.get("data_options") or None),
              ("train / test examples", None if sizes == (None, None) else "{} / {}".format(*sizes)),
