@@ -96,7 +96,8 @@ def resolve(name_or_path, version=None, require_card=True):
     if not os.path.isfile(os.path.join(version_dir, "variables", "variables.index")):
         missing.append(f"{version_dir}/variables/ (variables.index and data shards)")
     if require_card and not os.path.isfile(os.path.join(folder, CARD)):
-        missing.append(f"{folder}/{CARD} (written by `ae-zoo export`)")
+        missing.append(f"{folder}/{CARD} (written by `ae-zoo export`; a folder of "
+                       "export_saved_model loads without it with require_card=False)")
     if missing:
         raise FileNotFoundError(f"Incomplete model folder {folder}: missing " + "; ".join(missing) + ".")
     return folder, version_dir, int(version)

@@ -68,6 +68,12 @@ def _command_line(args):
     return " ".join(["ae-zoo", *map(shlex.quote, args.argv)])
 
 
+def _contents(folder):
+    """What ``folder`` holds, sorted, folders with a trailing slash (hidden names left out)."""
+    return sorted(name + ("/" if os.path.isdir(os.path.join(folder, name)) else "")
+                  for name in os.listdir(folder) if not name.startswith("."))
+
+
 #: ``--xla on | off | auto`` as the recipe's ``training.jit_compile``.
 _JIT_COMPILE = {"on": True, "off": False, "auto": "auto"}
 
@@ -107,7 +113,7 @@ def cmd_train(args):
                        **flags)
     else:
         raise ValueError("name a MODEL or pass --recipe recipes/NAME.yaml")
-    print(f"\nWrote {result['out']}/: model.keras, history.csv, metrics.json, reconstructions.png")
+    print(f"\nWrote {result['out']}/: {', '.join(_contents(result['out']))}")
     _print_test_metrics(result["metrics"])
     return 0
 

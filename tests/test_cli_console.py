@@ -1,6 +1,8 @@
 """What the console shows: ``ae-zoo --help`` and ``list`` start without TensorFlow, and a
 run prints no TensorFlow or absl log line."""
 
+import csv
+import json
 import os
 import re
 import subprocess
@@ -10,6 +12,7 @@ import pytest
 
 import ae_zoo
 from ae_zoo import _catalog, data, models
+from ae_zoo.training.pipeline import step_plan
 
 #: A TensorFlow (and Keras) that cannot be imported, first on the path.
 BROKEN = "raise ImportError('this test made {} unimportable')\n"
@@ -86,3 +89,23 @@ def test_a_run_prints_no_tensorflow_or_absl_log_line(tiny_train):
     result, _ = tiny_train
     assert [line for line in result.stderr.splitlines() if LOG_LINE.match(line)] == []
     assert result.stderr.strip() == ""
+
+
+def test_a_run_trains_exactly_the_steps_asked_and_names_every_file_it_wrote(tiny_train):
+    result, out = tiny_train
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 7  # one epoch holds 21 batches of 64 here
+    with open(out / "history.csv") as f:
+        assert len(list(csv.DictReader(f))) == metrics["epochs"] == 1
+    wrote = next(line for line in result.stdout.splitlines() if line.startswith("Wrote "))
+    listed = wrote.split(": ", 1)[1].split(", ")
+    assert listed == sorted(p.name + "/" * p.is_dir() for p in out.iterdir()
+                            if not p.name.startswith("."))
+    assert {"model.keras", "run.json", "metrics.json", "history.csv", "samples.png"} <= set(listed)
+
+
+@pytest.mark.parametrize("steps, epoch, plan", [(50, 29, (2, 25)), (7, 21, (1, 7)),
+                                                (1000, 282, (4, 250)), (13, 5, (13, 1))])
+def test_step_plan_makes_exactly_the_steps_in_whole_epochs(steps, epoch, plan):
+    epochs, per_epoch = step_plan(steps, epoch)
+    assert (epochs, per_epoch) == plan and epochs * per_epoch == steps and per_epoch <= epoch
