@@ -2,10 +2,10 @@
 
     python benchmarks/startup.py [--repeats 5] [--checkout PATH]
 
-Each command runs ``--repeats`` times in a fresh interpreter (``python -m ae_zoo ...``, with
-``PYTHONPATH`` set to the checkout, this one by default, so an older checkout gives the
-"before" figure); the median and every run are printed, with the number of stderr lines
-(TensorFlow and absl log lines) of the first run and whether TensorFlow was imported.
+Each command runs ``--repeats`` times in a fresh interpreter (``python -m ae_zoo ...`` inside
+the checkout, this one by default, so an older checkout gives the "before" figure); the
+median and every run are printed, with the number of stderr lines (TensorFlow and absl log
+lines) of the first run and whether TensorFlow was imported (``-X importtime``).
 """
 
 import argparse
@@ -16,30 +16,22 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-#: Prints whether TensorFlow got imported, after the command ran (``ae_zoo.cli.main``).
-PROBE = """import sys
-from ae_zoo.cli import main
-try:
-    main(sys.argv[1:])
-except SystemExit:  # --help
-    pass
-print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr)
-"""
 
 
-def run_once(checkout, argv):
+def run_once(checkout, argv, *flags):
+    """Seconds and stderr lines of ``python [flags] -m ae_zoo ARGV``, run in the checkout
+    (``-m`` imports the package of the working directory first)."""
     env = {**os.environ, "PYTHONPATH": checkout}
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "ae_zoo", *argv], env=env,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, *flags, "-m", "ae_zoo", *argv], env=env,
+                            cwd=checkout, capture_output=True, text=True, check=True)
     return time.perf_counter() - start, result.stderr.splitlines()
 
 
 def imports_tensorflow(checkout, argv):
-    env = {**os.environ, "PYTHONPATH": checkout}
-    result = subprocess.run([sys.executable, "-c", PROBE, *argv], env=env, capture_output=True,
-                            text=True, check=True)
-    return result.stderr.strip().splitlines()[-1]
+    """Whether the command imports TensorFlow (``python -X importtime`` lists every module)."""
+    _, lines = run_once(checkout, argv, "-X", "importtime")
+    return any(line.rsplit("|", 1)[-1].strip() == "tensorflow" for line in lines)
 
 
 def main():
@@ -54,10 +46,11 @@ def main():
             seconds, lines = run_once(args.checkout, argv)
             times.append(seconds)
             stderr = lines if stderr is None else stderr
+        imported = imports_tensorflow(args.checkout, argv)
         runs = ", ".join(f"{t:.2f}" for t in times)
         print(f"ae-zoo {' '.join(argv):<7} median {statistics.median(times):6.2f} s  "
               f"(runs: {runs}); {len(stderr)} stderr lines; "
-              f"{imports_tensorflow(args.checkout, argv)}")
+              f"imports TensorFlow: {imported}")
 
 
 if __name__ == "__main__":
