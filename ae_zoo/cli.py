@@ -1,38 +1,77 @@
 """The ``ae-zoo`` command (also ``python -m ae_zoo``).
 
 Each command imports what it needs inside its function: TensorFlow takes seconds to load,
-and ``ae-zoo --help`` should not wait for it.
+and ``ae-zoo --help`` and ``ae-zoo list`` do not wait for it (``ae_zoo`` defers its imports
+in this command). TensorFlow's and absl's log lines are silenced unless ``ae-zoo
+--verbose-logs COMMAND`` or ``AE_ZOO_VERBOSE=1``.
 """
 
 import argparse
+import contextlib
+import logging
 import os
 import shlex
 import sys
 
 import yaml
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import ae_zoo
+from ae_zoo import _catalog
 
-
-def _first_doc_line(obj):
-    return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""
+#: ``AE_ZOO_VERBOSE=1`` (or ``--verbose-logs`` before the command) keeps TensorFlow's log lines.
+VERBOSE_ENV = "AE_ZOO_VERBOSE"
 
 
 def cmd_list(args):
-    from ae_zoo import data, models
-
     print("Models:")
-    for name in models.names():
-        print(f"  {name:<14} {_first_doc_line(models.get(name))}")
+    for name, summary in _catalog.MODELS.items():
+        print(f"  {name:<14} {summary}")
+    for name, target in sorted(_catalog.plugin_entry_points().items()):
+        print(f"  {name:<14} plugin: {target}")
     print("Datasets:")
-    for name in data.names():
-        print(f"  {name}")
+    for name, summary in _catalog.DATASETS.items():
+        print(f"  {name:<14} {summary}")
+    print("  tfds:NAME      any TensorFlow Datasets dataset prepared in data_dir")
     return 0
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Points file descriptor 2 at /dev/null: TensorFlow's C++ libraries write their
+    start-up lines there directly, whatever TF_CPP_MIN_LOG_LEVEL says."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_tensorflow(verbose=False):
+    """Imports ae_zoo's models and TensorFlow for a command; unless ``verbose``, without
+    TensorFlow's or absl's log lines (only errors that stop the command are shown)."""
+    if not verbose and "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with _stderr_silenced():
+            import tensorflow  # noqa: F401  (a command that trains: its C++ start-up lines silenced)
+        for name in ("absl", "tensorflow"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    ae_zoo.load_all()
 
 
 def _command_line(args):
     """The command as typed (shell-quoted), recorded in the runs and reports it writes."""
     return " ".join(["ae-zoo", *map(shlex.quote, args.argv)])
+
+
+def _contents(folder):
+    """What ``folder`` holds, sorted, folders with a trailing slash (hidden names left out)."""
+    return sorted(name + ("/" if os.path.isdir(os.path.join(folder, name)) else "")
+                  for name in os.listdir(folder) if not name.startswith("."))
 
 
 #: ``--xla on | off | auto`` as the recipe's ``training.jit_compile``.
@@ -74,7 +113,7 @@ def cmd_train(args):
                        **flags)
     else:
         raise ValueError("name a MODEL or pass --recipe recipes/NAME.yaml")
-    print(f"\nWrote {result['out']}/: model.keras, history.csv, metrics.json, reconstructions.png")
+    print(f"\nWrote {result['out']}/: {', '.join(_contents(result['out']))}")
     _print_test_metrics(result["metrics"])
     return 0
 
@@ -102,10 +141,12 @@ def cmd_tune(args):
 def cmd_export(args):
     from ae_zoo.export.card import export_run
 
-    result = export_run(args.run, args.out, version=args.version, recipe=args.recipe,
+    run_name = os.path.basename(os.path.normpath(args.run)).removesuffix(".keras")
+    out = args.out or os.path.join("exports", run_name)
+    result = export_run(args.run, out, version=args.version, recipe=args.recipe,
                         warmup=False if args.no_warmup else None)
     card = result["card"]
-    print(f"Wrote {result['path']}/ (SavedModel) and {args.out}/card.json, README.md")
+    print(f"Wrote {result['path']}/ (SavedModel and model.keras) and {out}/card.json, README.md")
     for name, spec in card["signatures"].items():
         inputs = ", ".join(spec["inputs"])
         outputs = ", ".join(spec["outputs"])
@@ -229,6 +270,8 @@ def cmd_feature_network(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="ae-zoo", description="Autoencoders for Keras 3.")
+    parser.add_argument("--verbose-logs", action="store_true",
+                        help=f"keep TensorFlow's and absl's log lines (or {VERBOSE_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list the models and datasets")
@@ -279,7 +322,7 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="start the search over")
     p.add_argument("--export", default=None, metavar="DIR",
                    help="export the retrained best model with its card to DIR, e.g. "
-                        "saved_models/NAME (default: the recipe's export section)")
+                        "exports/NAME (default: the recipe's export section)")
     p.add_argument("--no-retrain", action="store_true",
                    help="stop after writing the best recipe")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
@@ -288,7 +331,9 @@ def build_parser():
 
     p = sub.add_parser("export", help="export a trained run as a TF Serving SavedModel with its card")
     p.add_argument("run", metavar="RUN_DIR", help="run directory of `ae-zoo train` (or a .keras file)")
-    p.add_argument("--out", required=True, help="model folder, e.g. saved_models/NAME")
+    p.add_argument("--out", default=None,
+                   help="model folder (default: exports/RUN_NAME; keep the shipped zoo, "
+                        "saved_models/, for the shipped models)")
     p.add_argument("--version", type=int, default=None,
                    help="SavedModel version number (default: the next free one)")
     p.add_argument("--recipe", default=None, help="recipe to record in the card (default: run.json's)")
@@ -432,6 +477,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.argv = argv
     try:
+        if args.func is not cmd_list:
+            load_tensorflow(args.verbose_logs or os.environ.get(VERBOSE_ENV, "0") != "0")
         return args.func(args)
     except (ValueError, TypeError, FileNotFoundError) as err:
         # Bad names, values or missing data: a one-line message, not a stack trace.

@@ -10,7 +10,6 @@ interrupted run resumes from its last finished epoch (``backup/``, Keras'
 """
 
 import contextlib
-import math
 import os
 import platform
 import shutil
@@ -28,7 +27,7 @@ from ae_zoo.experiments.figures import make_figures
 from ae_zoo.export import export_saved_model
 from ae_zoo.training import recipes as recipe_lib
 from ae_zoo.training.build import build_model, dtype_policy, make_optimizer, make_strategy, worker_role
-from ae_zoo.training.pipeline import epoch_steps
+from ae_zoo.training.pipeline import epoch_steps, step_plan
 from ae_zoo.training.schedules import BetaSchedule
 from ae_zoo.viz.tensorboard import FigureLogger
 
@@ -101,9 +100,10 @@ def run(recipe, *, verbose=1, callbacks=None, command=None, figures=True):
         model.check_inputs(train_set, labels)  # clear errors before anything is trained
         steps_per_epoch = epoch_steps(len(train_set), training["batch_size"],
                                       training["steps_per_epoch"])
-        epochs = training["epochs"]
-        if training["steps"]:
-            epochs = math.ceil(training["steps"] / steps_per_epoch)
+        epochs, fit_steps_per_epoch = training["epochs"], training["steps_per_epoch"]
+        if training["steps"]:  # exactly that many: whole epochs of equal length
+            epochs, steps_per_epoch = step_plan(training["steps"], steps_per_epoch)
+            fit_steps_per_epoch = steps_per_epoch
         model.compile(optimizer=make_optimizer(training, epochs * steps_per_epoch),
                       jit_compile=training["jit_compile"],
                       steps_per_execution=training["steps_per_execution"])
@@ -125,7 +125,7 @@ def run(recipe, *, verbose=1, callbacks=None, command=None, figures=True):
     all_callbacks = [*_callbacks(recipe, model, out, preview_set, resuming), *(callbacks or [])]
     start = time.time()  # fit on the data: the engine streams it (ae_zoo.training.engine)
     history = model.fit(train_set, labels, batch_size=training["batch_size"], epochs=epochs,
-                        steps_per_epoch=training["steps_per_epoch"], callbacks=all_callbacks,
+                        steps_per_epoch=fit_steps_per_epoch, callbacks=all_callbacks,
                         validation_data=validation_set, verbose=verbose)
     train_seconds = time.time() - start
     if recipe["callbacks"]["csv_log"]:

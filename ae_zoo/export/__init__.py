@@ -1,7 +1,7 @@
 """SavedModel export for TF Serving, model cards, and the pretrained zoo.
 
     >>> from ae_zoo.export import export_saved_model, load_pretrained
-    >>> path = export_saved_model(vae, "saved_models/my_vae")     # saved_models/my_vae/1
+    >>> path = export_saved_model(vae, "exports/my_vae")          # exports/my_vae/1
     >>> model = load_pretrained("vae_mnist5k")                    # or a path
     >>> model.sample(8, seed=0).shape
     (8, 28, 28, 1)
@@ -14,6 +14,7 @@ from ae_zoo.export.pretrained import (
     PretrainedModel,
     available,
     load_pretrained,
+    tfsm_layer,
     zoo_dir,
 )
 from ae_zoo.export.saved_model import (
@@ -43,6 +44,7 @@ __all__ = [
     "serving_config_text",
     "signature_names",
     "signature_specs",
+    "tfsm_layer",
     "write_card",
     "write_serving_config",
     "zoo_dir",

@@ -1,8 +1,9 @@
 """Export a training run into the zoo: the SavedModel version plus its card.
 
-``export_run("runs/vae_mnist5k", "saved_models/vae_mnist5k")`` (the command
-``ae-zoo export runs/vae_mnist5k --out saved_models/vae_mnist5k``) loads the run's
-``model.keras``, exports it with :func:`export_saved_model`, and writes the card
+``export_run("runs/vae_mnist5k", "exports/vae_mnist5k")`` (the command
+``ae-zoo export runs/vae_mnist5k --out exports/vae_mnist5k``) loads the run's
+``model.keras``, exports it with :func:`export_saved_model` (with the Keras model as
+``<version>/model.keras``, compiled for fine-tuning), and writes the card
 beside the versions: ``card.json`` (read by ``load_pretrained``) and a short
 ``README.md``. The card records how to reproduce the model (recipe, command,
 dataset and split, epochs, seed), its test metrics from ``metrics.json``, the
@@ -18,6 +19,7 @@ import tensorflow as tf
 from ae_zoo._io import read_json, write_json, write_text
 from ae_zoo._version import __version__
 from ae_zoo.export.saved_model import export_saved_model, signature_specs
+from ae_zoo.training.build import make_optimizer
 
 #: metrics.json keys summarized in the card's README, with their meaning.
 HEADLINE_METRICS = {
@@ -27,6 +29,24 @@ HEADLINE_METRICS = {
     "test_iwae_nll": "-log p(x), importance-weighted estimate, nats per example",
     "test_kl": "KL(q(z\\|x) \\|\\| p(z)), nats per example",
 }
+
+
+#: The learning rate a preset is compiled with, as a fraction of its recipe's.
+FINE_TUNING_RATE = 0.1
+#: The optional keys of a recipe's ``training.optimizer``.
+_OPTIMIZER_KEYS = ("beta_1", "beta_2", "momentum", "weight_decay", "clipnorm")
+
+
+def compile_for_fine_tuning(model, recipe=None):
+    """Compiles ``model`` with its recipe's optimizer (default Adam(1e-3)) at a tenth of
+    the base learning rate, without the schedule it trained with: fine-tuning a trained
+    model at the full rate first undoes part of the training."""
+    config = ((recipe or {}).get("training") or {}).get("optimizer") or {}
+    # run.json's recipe is validated; an older or hand-written one may omit keys
+    config = {**dict.fromkeys(_OPTIMIZER_KEYS), "name": "adam", "learning_rate": 1e-3, **config}
+    config["learning_rate"] *= FINE_TUNING_RATE
+    model.compile(optimizer=make_optimizer({"optimizer": config, "lr_schedule": None}, 1))
+    return model
 
 
 def load_run(run):
@@ -162,7 +182,7 @@ def card_markdown(card):
     if card.get("command"):
         run_dir = _get(card.get("recipe_config"), "out") or card.get("run_dir") or "RUN_DIR"
         reproduce += ["```bash", card["command"],
-                      f"ae-zoo export {run_dir} --out saved_models/{card['name']}", "```", ""]
+                      f"ae-zoo export {run_dir} --out exports/{card['name']}", "```", ""]
     sizes = (card["split"].get("num_train_examples"), card["split"].get("num_test_examples"))
     facts = [("dataset", card.get("dataset")), ("data options", card.get("data_options") or None),
              ("train / test examples", None if sizes == (None, None) else "{} / {}".format(*sizes)),
@@ -207,11 +227,12 @@ def export_run(run, out, version=None, recipe=None, warmup=None):
     Returns ``{"path": version directory, "card": dict, "card_path": ...}``.
 
     Example:
-        >>> export_run("runs/vae_mnist5k", "saved_models/vae_mnist5k")
+        >>> export_run("runs/vae_mnist5k", "exports/vae_mnist5k")
     """
     model, run_info, metrics, model_path = load_run(run)
     out = os.fspath(out)
-    path = export_saved_model(model, out, version=version, warmup=warmup)
+    compile_for_fine_tuning(model, run_info.get("recipe"))  # the model.keras beside the SavedModel
+    path = export_saved_model(model, out, version=version, warmup=warmup, keras_file=True)
     name = os.path.basename(os.path.abspath(out))
     card = make_card(name, model, path, run_info, metrics, recipe=recipe,
                      source=os.path.relpath(model_path) if not os.path.isabs(os.fspath(run)) else model_path)

@@ -1,7 +1,7 @@
 """SavedModel export in the TF Serving layout, and the check that TF Serving can run it.
 
-``export_saved_model(model, "saved_models/vae_mnist5k")`` writes
-``saved_models/vae_mnist5k/<version>/saved_model.pb`` and ``variables/`` through
+``export_saved_model(model, "exports/vae_mnist5k")`` writes
+``exports/vae_mnist5k/<version>/saved_model.pb`` and ``variables/`` through
 ``keras.export.ExportArchive``. The version is written to a hidden temporary
 directory inside the base directory (TF Serving ignores non-numeric names) and
 renamed to its number when complete, so a server never sees half an export.
@@ -36,6 +36,8 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from ae_zoo._io import read_json, write_json
+from ae_zoo._zoo import numeric_versions
+from ae_zoo.models.preset import KERAS_FILE
 
 #: Stable input names of the exported signatures.
 INPUT_NAMES = ("x", "z", "seed", "label")
@@ -111,14 +113,6 @@ def build_archive(model):
 
 
 # ------------------------------------------------------------------- versions
-def numeric_versions(base_dir):
-    """The integer version directories in ``base_dir``, sorted (TF Serving's notion)."""
-    if not os.path.isdir(base_dir):
-        return []
-    return sorted(int(n) for n in os.listdir(base_dir)
-                  if n.isdigit() and os.path.isdir(os.path.join(base_dir, n)))
-
-
 def next_version(base_dir):
     """One more than the highest existing version, or 1."""
     versions = numeric_versions(base_dir)
@@ -131,7 +125,8 @@ def _umask():
     return mask
 
 
-def export_saved_model(model, base_dir, version=None, *, warmup=None, check=True):
+def export_saved_model(model, base_dir, version=None, *, warmup=None, check=True,
+                       keras_file=False):
     """Exports ``model`` as ``base_dir/<version>/`` for TF Serving; returns that path.
 
     Args:
@@ -143,12 +138,14 @@ def export_saved_model(model, base_dir, version=None, *, warmup=None, check=True
             ``True``: required (ImportError otherwise); ``False``: never.
         check: refuse to publish graphs with ops TF Serving cannot run
             (see :func:`find_forbidden_ops`).
+        keras_file: also save the model (as compiled) as ``model.keras`` in the version,
+            which :func:`ae_zoo.models.from_preset` loads; TF Serving ignores it.
 
     The SavedModel is written to a hidden temporary directory in ``base_dir`` and
     renamed to the version number at the end; on any error nothing numeric is left.
 
     Example:
-        >>> path = export_saved_model(vae, "saved_models/vae_mnist5k")  # .../1
+        >>> path = export_saved_model(vae, "exports/vae_mnist5k")  # .../1
         >>> tf.saved_model.load(path).signatures["sample"](seed=tf.constant([0, 1], tf.int64))
     """
     base_dir = os.fspath(base_dir)
@@ -170,6 +167,8 @@ def export_saved_model(model, base_dir, version=None, *, warmup=None, check=True
     try:
         archive.write_out(tmp, verbose=False)
         write_json(os.path.join(tmp, MODEL_INFO_FILE), model_info(model))
+        if keras_file:
+            model.save(os.path.join(tmp, KERAS_FILE))
         if warmup:
             write_warmup_requests(tmp, model, model_name=os.path.basename(os.path.abspath(base_dir)))
         if check:

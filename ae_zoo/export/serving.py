@@ -21,7 +21,7 @@ import posixpath
 import sys
 
 from ae_zoo._io import atomic_path
-from ae_zoo.export.saved_model import numeric_versions
+from ae_zoo._zoo import numeric_versions
 
 
 def model_folders(models_dir):

@@ -17,6 +17,7 @@ from ae_zoo.models.disentangling import (
     dip_covariance_penalty,
     minibatch_weighted_tc,
 )
+from ae_zoo.models.preset import from_preset
 from ae_zoo.models.registry import create, get, load_plugins, names, plugins, register
 from ae_zoo.models.sparse import SparseAutoencoder
 from ae_zoo.models.vae import VAE, BetaVAE
@@ -40,6 +41,7 @@ __all__ = [
     "VAE",
     "create",
     "dip_covariance_penalty",
+    "from_preset",
     "get",
     "hparams",
     "load_plugins",

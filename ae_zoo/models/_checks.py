@@ -21,6 +21,10 @@ def _first(structure):
 
 def check_array(x, expected_shape=None, value_range=None, what="x", allow_empty=False):
     """Checks a numpy array / tensor of inputs: floating dtype, finite, non-empty, shape."""
+    if isinstance(x, tf.data.Dataset):
+        raise TypeError(f"`{what}` is a tf.data.Dataset; this method takes arrays (numpy or "
+                        "tensors): call it on each batch, e.g. np.concatenate([model.encode(x) "
+                        "for x in dataset]), or pass the dataset's arrays.")
     if isinstance(x, (tf.Tensor, tf.Variable)):
         x = x.numpy()
     elif not isinstance(x, np.ndarray):

@@ -10,6 +10,8 @@ weights. How compile and fit run is the engine's business: :class:`KerasEngine` 
 Keras, and ``import ae_zoo`` installs ``ae_zoo.training.FastEngine`` in its place.
 """
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -17,7 +19,7 @@ from keras import ops
 
 from ae_zoo import _random
 from ae_zoo.data import ImageDataset, StreamingImageDataset
-from ae_zoo.models import _checks
+from ae_zoo.models import _checks, preset
 from ae_zoo.optimizers import FusedAdam
 
 
@@ -186,6 +188,18 @@ class Trainable:
                                               steps_per_execution=steps_per_execution, **kwargs)
         self.auto_steps_per_execution = steps_per_execution == "auto"
         super().compile(optimizer=optimizer or FusedAdam(1e-3), **options)
+
+    @classmethod
+    def from_preset(cls, name_or_path, version=None, *, compile=True):
+        """A zoo entry (``"vae_mnist5k"``, a model folder, a version directory or a
+        ``.keras`` file) as a trained model of this class, compiled and ready to ``fit``
+        (see :func:`ae_zoo.models.from_preset`)."""
+        model = preset.from_preset(name_or_path, version, compile=compile)
+        if not isinstance(model, cls):
+            raise TypeError(f"{os.fspath(name_or_path)!r} holds a {type(model).__name__}, not a "
+                            f"{cls.__name__}: load it with ae_zoo.models.from_preset(...) or "
+                            f"{type(model).__name__}.from_preset(...).")
+        return model
 
     def compile_from_config(self, config):
         """Recompiles a loaded model the way it was compiled (used by ``load_model``)."""

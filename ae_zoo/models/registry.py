@@ -23,7 +23,7 @@ import warnings
 
 import keras
 
-ENTRY_POINT_GROUP = "ae_zoo.models"
+from ae_zoo._catalog import ENTRY_POINT_GROUP
 
 _REGISTRY = {}
 _BUILTIN = set()

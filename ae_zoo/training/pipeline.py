@@ -32,6 +32,17 @@ def epoch_steps(num_examples, batch_size, steps_per_epoch=None, drop_remainder=F
     return min(full, int(steps_per_epoch)) if steps_per_epoch else full
 
 
+def step_plan(steps, steps_per_epoch):
+    """``(epochs, steps per epoch)`` training exactly ``steps`` steps: the fewest epochs,
+    of at most ``steps_per_epoch`` steps each, whose number divides ``steps`` (1,000 steps
+    of 282-step epochs: 4 epochs of 250; a prime number of steps above one epoch's count
+    trains one step per epoch)."""
+    epochs = math.ceil(steps / steps_per_epoch)
+    while steps % epochs:
+        epochs += 1
+    return epochs, steps // epochs
+
+
 def _tensor(array, what):
     """An in-memory copy for the pipeline: images as float32 (uint8 ones stay uint8, a
     quarter of the memory, and are converted a batch at a time), labels as int64, a

@@ -218,7 +218,7 @@ def tune(recipe, *, tuner="random", max_trials=10, epochs=None, objective=None, 
         objective: a logged metric such as ``"val_loss"`` or ``"val_elbo"``; default
             :func:`~ae_zoo.tuning.default_objective` of the model.
         out: the search directory (default ``runs/<recipe name>_tune``).
-        export: a model folder (``saved_models/NAME``) to export the retrained model to
+        export: a model folder (``exports/NAME``) to export the retrained model to
             with its card; default the recipe's ``export`` section (``serving`` inside
             the run when it has none).
         overwrite: start the search over instead of resuming it.

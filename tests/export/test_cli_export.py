@@ -69,7 +69,7 @@ def test_export_writes_the_version_and_its_card(run_dir, tmp_path, capsys):
                  "`test_reconstruction_mse` | 0.0123", "`test_iwae_nll` | 44.4000", "`test_elbo`",
                  "| `sample` | `seed` int64 [None] | `image` float32 [None, 8, 8, 1] |",
                  f"TensorFlow {tf.__version__}", "seed: 5", "epochs: 3",
-                 f"ae-zoo export {run_dir} --out saved_models/vae_tiny"):
+                 f"ae-zoo export {run_dir} --out exports/vae_tiny"):
         assert text in readme, text
 
     # the exported model is the run's model
@@ -179,3 +179,10 @@ def test_quotes_in_paths_are_escaped(exported, tmp_path):
     shutil.copytree(exported("ae")[1], zoo / "ae" / "1")
     text = serving_config_text(zoo)
     assert 'base_path: "' + str(zoo / "ae").replace("\\", "\\\\").replace('"', '\\"') + '"' in text
+
+
+def test_export_lands_in_exports_by_default_never_in_the_zoo(run_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["export", str(run_dir), "--no-warmup"]) == 0
+    assert (tmp_path / "exports" / "vae_tiny" / "1" / "saved_model.pb").is_file()
+    assert (tmp_path / "exports" / "vae_tiny" / "card.json").is_file()

@@ -1,0 +1,49 @@
+"""What ``ae-zoo list`` prints, readable without importing TensorFlow or the models.
+
+The built-in models and datasets with one line each (a test keeps these tables equal to
+the registry and :func:`ae_zoo.data.names`), and the model plugins other packages declare
+(their entry points, read from the installed packages' metadata without importing them).
+"""
+
+import importlib.metadata
+
+#: The entry-point group of model plugins (see :mod:`ae_zoo.models.registry`).
+ENTRY_POINT_GROUP = "ae_zoo.models"
+
+#: Built-in model name -> what it is and what it minimizes, in one line.
+MODELS = {
+    "ae": "Autoencoder: reconstruction error (MSE, or BCE on logits)",
+    "annealed_vae": "AnnealedVAE: rec + gamma * |KL - C(t)|, capacity C growing (Burgess et al. 2018)",
+    "beta_tcvae": "BetaTCVAE: rec + KL + (beta - 1) * total correlation (Chen et al. 2018)",
+    "beta_vae": "BetaVAE: the VAE objective with beta = 4 (Higgins et al. 2017)",
+    "conv_ae": "ConvAutoencoder: the autoencoder with conv networks by default",
+    "cvae": "ConditionalVAE: the VAE objective, conditioned on class labels (Sohn et al. 2015)",
+    "denoising_ae": "DenoisingAutoencoder: reconstructs the clean input from a corrupted copy",
+    "dip_vae_i": "DIPVAEI: rec + KL + moment matching of Cov[mu(x)] (Kumar et al. 2018)",
+    "dip_vae_ii": "DIPVAEII: rec + KL + moment matching of Cov[z] (Kumar et al. 2018)",
+    "factor_vae": "FactorVAE: rec + KL + gamma * TC from a discriminator (Kim and Mnih 2018)",
+    "sparse_ae": "SparseAutoencoder: reconstruction + an L1 or KL sparsity penalty on the code",
+    "vae": "VAE: -ELBO, -E_q[log p(x|z)] + beta * KL(q(z|x) || N(0, I)) (Kingma and Welling 2014)",
+}
+
+#: Dataset name -> what it holds, in one line.
+DATASETS = {
+    "celeb_a": "CelebA faces, 64x64x3 (TFDS, prepared data)",
+    "cifar10": "CIFAR-10, 32x32x3, 10 classes (TFDS, prepared data)",
+    "digits": "scikit-learn's 8x8 digits, 10 classes (embedded)",
+    "dsprites": "procedural dSprites, 64x64x1, 5 ground-truth factors (embedded)",
+    "fashion_mnist": "Fashion-MNIST, 28x28x1, 10 classes (TFDS, prepared data)",
+    "mnist": "MNIST, 28x28x1, 10 classes (TFDS, prepared data)",
+    "mnist5k": "5,000 real MNIST digits, 4,000 train / 1,000 test (embedded)",
+    "shapes3d": "3D Shapes, 64x64x3, 6 ground-truth factors (TFDS, prepared data)",
+}
+
+
+def plugin_entry_points():
+    """``{name: "module:object"}`` of the declared model plugins (none is imported; a
+    plugin taking a built-in's name is left out, as loading skips it)."""
+    try:
+        entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    except Exception:  # noqa: BLE001  (broken metadata of some installed package)
+        return {}
+    return {ep.name: ep.value for ep in entry_points if ep.name not in MODELS}
