@@ -9,7 +9,8 @@ import os
 import shlex
 import sys
 
-import yaml
+from ae_zoo.training.guard import TrainingDiverged
+from ae_zoo.training.recipes import parse_value
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -68,10 +69,10 @@ def cmd_train(args):
         if args.dataset:
             overrides.append((["data", "name"], args.dataset))
         recipe = recipes.load(args.recipe, overrides + list(args.set))
-        result = run(recipe, command=command)
+        result = run(recipe, command=command, overwrite=args.overwrite, restart=args.restart)
     elif args.model:
         result = train(args.model, args.dataset or "mnist5k", overrides=args.set, command=command,
-                       **flags)
+                       overwrite=args.overwrite, restart=args.restart, **flags)
     else:
         raise ValueError("name a MODEL or pass --recipe recipes/NAME.yaml")
     print(f"\nWrote {result['out']}/: model.keras, history.csv, metrics.json, reconstructions.png")
@@ -103,7 +104,7 @@ def cmd_export(args):
     from ae_zoo.export.card import export_run
 
     result = export_run(args.run, args.out, version=args.version, recipe=args.recipe,
-                        warmup=False if args.no_warmup else None)
+                        warmup=False if args.no_warmup else None, overwrite=args.overwrite)
     card = result["card"]
     print(f"Wrote {result['path']}/ (SavedModel) and {args.out}/card.json, README.md")
     for name, spec in card["signatures"].items():
@@ -130,7 +131,7 @@ def _metric_settings(items):
             raise ValueError(f"--metric-setting {item!r}: expected KEY=VALUE, e.g. num_train=2000 "
                              "or dci.estimator=gbt")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = parse_value(raw, f"--metric-setting {item!r}")
         if "." in key:
             metric, key = key.split(".", 1)
             settings.setdefault(metric.strip(), {})[key.strip()] = value
@@ -216,6 +217,10 @@ def build_parser():
     p.add_argument("--xla", choices=("auto", "on", "off"), default=None,
                    help="XLA-compile the train step (auto: on unless unsupported)")
     p.add_argument("--out", default=None, help="run directory (default: runs/MODEL_DATASET)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run in the run directory")
+    p.add_argument("--restart", action="store_true",
+                   help="discard the backup of an interrupted run and train from the start")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("tune", help="search a recipe's hyperparameters with keras-tuner; "
@@ -258,6 +263,7 @@ def build_parser():
     p.add_argument("--recipe", default=None, help="recipe to record in the card (default: run.json's)")
     p.add_argument("--no-warmup", action="store_true",
                    help="do not write assets.extra/tf_serving_warmup_requests")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --version")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("serving-config", help="write a TF Serving models.config serving every model folder")
@@ -355,10 +361,13 @@ def main(argv=None):
     args.argv = argv
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        # Bad names, values or missing data: a one-line message, not a stack trace.
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
+        # Bad names, values, missing data or a finished output: a one-line message.
         print(f"ae-zoo {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except TrainingDiverged as err:
+        print(f"ae-zoo {args.command}: error: {err}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ the repository folder itself). Each model folder holds numeric versions in the T
 Serving layout and a card:
 
     saved_models/vae_mnist5k/
-        card.json  README.md
-        1/saved_model.pb  1/variables/  1/assets.extra/tf_serving_warmup_requests
+        card.json  README.md        (the latest export's card)
+        1/saved_model.pb  1/variables/  1/card.json  1/assets.extra/tf_serving_warmup_requests
 
 ``AE_ZOO_SAVED_MODELS=/some/dir`` points the loader at another zoo.
 """
@@ -102,16 +102,21 @@ def resolve(name_or_path, version=None, require_card=True):
         missing.append(f"{version_dir}/saved_model.pb")
     if not os.path.isfile(os.path.join(version_dir, "variables", "variables.index")):
         missing.append(f"{version_dir}/variables/ (variables.index and data shards)")
-    if require_card and not os.path.isfile(os.path.join(folder, CARD)):
+    if require_card and not (os.path.isfile(os.path.join(folder, CARD))
+                             or os.path.isfile(os.path.join(version_dir, CARD))):
         missing.append(f"{folder}/{CARD} (written by `ae-zoo export`)")
     if missing:
         raise FileNotFoundError(f"Incomplete model folder {folder}: missing " + "; ".join(missing) + ".")
     return folder, version_dir, int(version)
 
 
-def read_card(folder, required=True):
-    """The parsed ``card.json`` of a model folder ({} when absent and not required)."""
-    path = os.path.join(folder, CARD)
+def read_card(folder, required=True, version_dir=None):
+    """The parsed card of a version (``version_dir/card.json``) or, for exports without
+    one, of the model folder when it describes that version ({} when it describes another
+    one, or is absent and not required)."""
+    path = os.path.join(version_dir, CARD) if version_dir else None
+    if not path or not os.path.isfile(path):
+        path = os.path.join(folder, CARD)
     if not os.path.isfile(path):
         if required:
             raise FileNotFoundError(f"{folder} has no {CARD}.")
@@ -123,6 +128,9 @@ def read_card(folder, required=True):
         raise ValueError(f"Corrupted {path}: {err}") from err
     if not isinstance(card, dict):
         raise ValueError(f"Corrupted {path}: expected a JSON object, got {type(card).__name__}.")
+    if version_dir and path == os.path.join(folder, CARD) and card.get("version") is not None \
+            and str(card["version"]) != os.path.basename(os.path.normpath(version_dir)):
+        return {}  # the folder's card describes another version: this one has none
     return card
 
 
@@ -142,7 +150,7 @@ def load_pretrained(name_or_path, version=None, require_card=True):
         >>> vae.card["metrics"]["test_reconstruction_mse"]
     """
     folder, version_dir, version = resolve(name_or_path, version, require_card)
-    card = read_card(folder, required=require_card)
+    card = read_card(folder, required=require_card, version_dir=version_dir)
     try:
         specs = signature_specs(version_dir)
         loaded = tf.saved_model.load(version_dir)
