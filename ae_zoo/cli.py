@@ -173,7 +173,7 @@ def cmd_compare(args):
     result = compare_models(a, b, args.dataset, epochs=args.epochs, latent_dim=args.latent_dim,
                             architecture=args.architecture, out=args.out, runs=args.runs,
                             seed=args.seed, overrides=args.set, verbose=args.verbose, log=print,
-                            command=command)
+                            command=command, overwrite=args.overwrite)
     print()
     for line in result["summary"]:
         print(f"  {line}")
@@ -188,7 +188,8 @@ def cmd_study(args):
               steps=DEFAULT_STEPS if args.steps is None else args.steps, out=args.out,
               full_metrics=args.full_metrics, metric_settings=_metric_settings(args.metric_setting),
               metrics=args.metrics, iwae_samples=args.iwae_samples, overrides=args.set,
-              verbose=args.verbose, log=lambda line: print(line, flush=True), command=command)
+              verbose=args.verbose, log=lambda line: print(line, flush=True), command=command,
+              overwrite=args.overwrite)
     return 0
 
 
@@ -245,7 +246,8 @@ def build_parser():
                    help="XLA-compile the train step (default: the recipe's)")
     p.add_argument("--out", default=None,
                    help="search directory (default: runs/NAME_tune); rerun to resume")
-    p.add_argument("--overwrite", action="store_true", help="start the search over")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start the search over and replace its retrained best run")
     p.add_argument("--export", default=None, metavar="DIR",
                    help="export the retrained best model with its card to DIR, e.g. "
                         "saved_models/NAME (default: the recipe's export section)")
@@ -323,6 +325,8 @@ def build_parser():
     p.add_argument("--out", default=None,
                    help="report folder (default: runs/compare_A_B); the runs go to OUT/MODEL/ and "
                         "are reused when there")
+    p.add_argument("--overwrite", action="store_true",
+                   help="retrain a run in OUT/MODEL/ that was trained otherwise (else refused)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("study", help="train every (model, seed) pair, score each with every "
@@ -350,6 +354,8 @@ def build_parser():
                    help="Keras verbosity while training (progress lines are printed anyway)")
     p.add_argument("--out", default="runs/study",
                    help="study folder (default: %(default)s); rerun to resume")
+    p.add_argument("--overwrite", action="store_true",
+                   help="retrain the runs in OUT that were trained otherwise (else refused)")
     p.set_defaults(func=cmd_study)
     return parser
 

@@ -220,6 +220,14 @@ class PretrainedModel:
     def capabilities(self):
         return {name: getattr(self, name) for name in CAPABILITIES}
 
+    def input_range(self):
+        """The range inputs must lie in, as the exported model recorded it (exports older
+        than the record: from the card's reconstruction loss, BCE by default)."""
+        if "input_range" in self.info:
+            return None if self.info["input_range"] is None else tuple(self.info["input_range"])
+        loss = (self.card.get("model_options") or {}).get("reconstruction_loss", "bce")
+        return (0.0, 1.0) if loss == "bce" else None
+
     @property
     def name(self):
         return self.card.get("name") or os.path.basename(os.path.dirname(self.path))
@@ -276,7 +284,8 @@ class PretrainedModel:
         array = np.asarray(value)
         if array.ndim == len(shape):
             array = array[None]
-        _checks.check_array(array, shape, None, main, allow_empty=True)
+        _checks.check_array(array, shape, self.input_range() if main == "x" else None, main,
+                            allow_empty=True)
         _checks.check_labels(self, labels, len(array))
         inputs = {main: array}
         if self.conditional:

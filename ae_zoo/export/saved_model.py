@@ -88,7 +88,8 @@ def serving_functions(model):
 def model_info(model):
     """What an export records of the model it came from (:data:`MODEL_INFO_FILE`)."""
     info = {"capabilities": model.capabilities(), "class": type(model).__name__,
-            "model": model.registry_name, "latent_dim": int(model.latent_dim)}
+            "model": model.registry_name, "latent_dim": int(model.latent_dim),
+            "input_range": model.input_range()}
     if model.conditional:
         info["num_classes"] = int(model.num_classes)
     return info

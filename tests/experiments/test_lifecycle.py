@@ -19,6 +19,7 @@ from ae_zoo.experiments.train import run
 from ae_zoo.export import export_run
 from ae_zoo.training import recipes
 from ae_zoo.training.backup import BackupError
+from tests.training.test_recipes import Interrupt, InterruptAfter
 
 WORKER = os.path.join(os.path.dirname(__file__), "fault_worker.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -58,22 +59,6 @@ def straight(tmp_path_factory):
     out = tmp_path_factory.mktemp("straight") / "run"
     result = run(recipe(out), verbose=0)
     return out, weights(result["model"])
-
-
-class Interrupt(Exception):
-    pass
-
-
-class InterruptAfter(keras.callbacks.Callback):
-    """Raises after epoch ``epoch`` ends (the run's own backup of it is written by then)."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise Interrupt()
 
 
 def interrupted(out, epoch, **changes):

@@ -179,3 +179,18 @@ def test_quotes_in_paths_are_escaped(exported, tmp_path):
     shutil.copytree(exported("ae")[1], zoo / "ae" / "1")
     text = serving_config_text(zoo)
     assert 'base_path: "' + str(zoo / "ae").replace("\\", "\\\\").replace('"', '\\"') + '"' in text
+
+
+def test_control_characters_in_names_are_escaped(exported, tmp_path):
+    import re
+    import shutil
+
+    from google.protobuf import text_encoding  # protobuf's own text-format unescaping
+
+    zoo = tmp_path / "zoo"
+    name = 'a\nb\tc\x01d"e'
+    shutil.copytree(exported("ae")[1], zoo / name / "1")
+    text = serving_config_text(zoo)
+    quoted = re.search(r'\n    name: "((?:[^"\\\n]|\\.)*)"\n', text)
+    assert quoted, text
+    assert text_encoding.CUnescape(quoted.group(1)).decode() == name
