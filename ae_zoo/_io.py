@@ -35,16 +35,6 @@ def atomic_path(path, suffix=""):
             os.remove(tmp)
 
 
-def _jsonable(value):
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def to_jsonable(value):
     """``value`` with numpy scalars/arrays as Python numbers/lists and NaN/inf as None
     (strict JSON has no NaN); anything else unknown as its ``repr``."""
@@ -83,12 +73,26 @@ def write_text(path, text):
 
 
 def write_json(path, payload):
-    """Writes ``payload`` as indented, key-sorted JSON, atomically."""
+    """Writes ``payload`` as indented, key-sorted strict JSON (:func:`to_jsonable`: NaN and
+    infinities as null), atomically. Every JSON file ae_zoo writes goes through here."""
     with atomic_path(path, ".json") as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2, sort_keys=True, default=_jsonable)
+            json.dump(to_jsonable(payload), f, indent=2, sort_keys=True, allow_nan=False)
             f.write("\n")
     return path
+
+
+class OutputExists(FileExistsError, ValueError):
+    """A command would replace the finished output of an earlier one."""
+
+
+def refuse_to_replace(path, what, overwrite=False, flag="--overwrite"):
+    """Raises :class:`OutputExists` when ``path`` (the file or folder that marks a finished
+    output: a run's model.keras, an export version, a report) exists and ``overwrite`` is
+    false; the one check behind every command that writes a finished output."""
+    if not overwrite and os.path.exists(path):
+        raise OutputExists(f"{path} already exists: it holds {what}. Pass {flag} to replace "
+                           "it, or choose another output.")
 
 
 def save_model(model, path):

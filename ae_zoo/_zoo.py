@@ -5,8 +5,8 @@ and :func:`ae_zoo.load_pretrained` all resolve names here. A model folder holds 
 versions in the TF Serving layout and a card::
 
     saved_models/vae_mnist5k/
-        card.json  README.md
-        1/saved_model.pb  1/variables/  1/model.keras  1/assets.extra/
+        card.json  README.md        (the latest export's card)
+        1/saved_model.pb  1/variables/  1/model.keras  1/card.json  1/assets.extra/
 
 ``AE_ZOO_SAVED_MODELS=/some/dir`` points every loader at another zoo.
 """
@@ -95,7 +95,8 @@ def resolve(name_or_path, version=None, require_card=True):
         missing.append(f"{version_dir}/saved_model.pb")
     if not os.path.isfile(os.path.join(version_dir, "variables", "variables.index")):
         missing.append(f"{version_dir}/variables/ (variables.index and data shards)")
-    if require_card and not os.path.isfile(os.path.join(folder, CARD)):
+    if require_card and not (os.path.isfile(os.path.join(folder, CARD))
+                             or os.path.isfile(os.path.join(version_dir, CARD))):
         missing.append(f"{folder}/{CARD} (written by `ae-zoo export`; a folder of "
                        "export_saved_model loads without it with require_card=False)")
     if missing:
@@ -103,9 +104,13 @@ def resolve(name_or_path, version=None, require_card=True):
     return folder, version_dir, int(version)
 
 
-def read_card(folder, required=True):
-    """The parsed ``card.json`` of a model folder ({} when absent and not required)."""
-    path = os.path.join(folder, CARD)
+def read_card(folder, required=True, version_dir=None):
+    """The parsed card of a version (``version_dir/card.json``) or, for exports without
+    one, of the model folder when it describes that version ({} when it describes another
+    one, or is absent and not required)."""
+    path = os.path.join(version_dir, CARD) if version_dir else None
+    if not path or not os.path.isfile(path):
+        path = os.path.join(folder, CARD)
     if not os.path.isfile(path):
         if required:
             raise FileNotFoundError(f"{folder} has no {CARD}.")
@@ -117,6 +122,9 @@ def read_card(folder, required=True):
         raise ValueError(f"Corrupted {path}: {err}") from err
     if not isinstance(card, dict):
         raise ValueError(f"Corrupted {path}: expected a JSON object, got {type(card).__name__}.")
+    if version_dir and path == os.path.join(folder, CARD) and card.get("version") is not None \
+            and str(card["version"]) != os.path.basename(os.path.normpath(version_dir)):
+        return {}  # the folder's card describes another version: this one has none
     return card
 
 

@@ -13,8 +13,6 @@ import os
 import shlex
 import sys
 
-import yaml
-
 import ae_zoo
 from ae_zoo import _catalog
 
@@ -107,10 +105,10 @@ def cmd_train(args):
         if args.dataset:
             overrides.append((["data", "name"], args.dataset))
         recipe = recipes.load(args.recipe, overrides + list(args.set))
-        result = run(recipe, command=command)
+        result = run(recipe, command=command, overwrite=args.overwrite, restart=args.restart)
     elif args.model:
         result = train(args.model, args.dataset or "mnist5k", overrides=args.set, command=command,
-                       **flags)
+                       overwrite=args.overwrite, restart=args.restart, **flags)
     else:
         raise ValueError("name a MODEL or pass --recipe recipes/NAME.yaml")
     print(f"\nWrote {result['out']}/: {', '.join(_contents(result['out']))}")
@@ -144,7 +142,7 @@ def cmd_export(args):
     run_name = os.path.basename(os.path.normpath(args.run)).removesuffix(".keras")
     out = args.out or os.path.join("exports", run_name)
     result = export_run(args.run, out, version=args.version, recipe=args.recipe,
-                        warmup=False if args.no_warmup else None)
+                        warmup=False if args.no_warmup else None, overwrite=args.overwrite)
     card = result["card"]
     print(f"Wrote {result['path']}/ (SavedModel and model.keras) and {out}/card.json, README.md")
     for name, spec in card["signatures"].items():
@@ -165,13 +163,15 @@ def cmd_serving_config(args):
 
 def _metric_settings(items):
     """``--metric-setting num_train=2000`` / ``dci.estimator=gbt`` -> compute_all overrides."""
+    from ae_zoo.training.recipes import parse_value
+
     settings = {}
     for item in items:
         if "=" not in item:
             raise ValueError(f"--metric-setting {item!r}: expected KEY=VALUE, e.g. num_train=2000 "
                              "or dci.estimator=gbt")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = parse_value(raw, f"--metric-setting {item!r}")
         if "." in key:
             metric, key = key.split(".", 1)
             settings.setdefault(metric.strip(), {})[key.strip()] = value
@@ -221,7 +221,7 @@ def cmd_compare(args):
     result = compare_models(a, b, args.dataset, epochs=args.epochs, latent_dim=args.latent_dim,
                             architecture=args.architecture, out=args.out, runs=args.runs,
                             seed=args.seed, overrides=args.set, verbose=args.verbose, log=print,
-                            command=command)
+                            command=command, overwrite=args.overwrite)
     print()
     for line in result["summary"]:
         print(f"  {line}")
@@ -236,7 +236,8 @@ def cmd_study(args):
               steps=DEFAULT_STEPS if args.steps is None else args.steps, out=args.out,
               full_metrics=args.full_metrics, metric_settings=_metric_settings(args.metric_setting),
               metrics=args.metrics, iwae_samples=args.iwae_samples, overrides=args.set,
-              verbose=args.verbose, log=lambda line: print(line, flush=True), command=command)
+              verbose=args.verbose, log=lambda line: print(line, flush=True), command=command,
+              overwrite=args.overwrite)
     return 0
 
 
@@ -295,6 +296,10 @@ def build_parser():
     p.add_argument("--xla", choices=("auto", "on", "off"), default=None,
                    help="XLA-compile the train step (auto: on unless unsupported)")
     p.add_argument("--out", default=None, help="run directory (default: runs/MODEL_DATASET)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run in the run directory")
+    p.add_argument("--restart", action="store_true",
+                   help="discard the backup of an interrupted run and train from the start")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("tune", help="search a recipe's hyperparameters with keras-tuner; "
@@ -319,7 +324,8 @@ def build_parser():
                    help="XLA-compile the train step (default: the recipe's)")
     p.add_argument("--out", default=None,
                    help="search directory (default: runs/NAME_tune); rerun to resume")
-    p.add_argument("--overwrite", action="store_true", help="start the search over")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start the search over and replace its retrained best run")
     p.add_argument("--export", default=None, metavar="DIR",
                    help="export the retrained best model with its card to DIR, e.g. "
                         "exports/NAME (default: the recipe's export section)")
@@ -339,6 +345,7 @@ def build_parser():
     p.add_argument("--recipe", default=None, help="recipe to record in the card (default: run.json's)")
     p.add_argument("--no-warmup", action="store_true",
                    help="do not write assets.extra/tf_serving_warmup_requests")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --version")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("serving-config", help="write a TF Serving models.config serving every model folder")
@@ -407,6 +414,8 @@ def build_parser():
     p.add_argument("--out", default=None,
                    help="report folder (default: runs/compare_A_B); the runs go to OUT/MODEL/ and "
                         "are reused when there")
+    p.add_argument("--overwrite", action="store_true",
+                   help="retrain a run in OUT/MODEL/ that was trained otherwise (else refused)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("study", help="train every (model, seed) pair, score each with every "
@@ -434,6 +443,8 @@ def build_parser():
                    help="Keras verbosity while training (progress lines are printed anyway)")
     p.add_argument("--out", default="runs/study",
                    help="study folder (default: %(default)s); rerun to resume")
+    p.add_argument("--overwrite", action="store_true",
+                   help="retrain the runs in OUT that were trained otherwise (else refused)")
     p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("benchmark", help="train every registered model with a few seeds and "
@@ -480,10 +491,17 @@ def main(argv=None):
         if args.func is not cmd_list:
             load_tensorflow(args.verbose_logs or os.environ.get(VERBOSE_ENV, "0") != "0")
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        # Bad names, values or missing data: a one-line message, not a stack trace.
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:
+        # Bad names, values, missing data or a finished output: a one-line message.
         print(f"ae-zoo {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        # A run that failed for a reason of its own (TrainingDiverged) says so with its status.
+        status = getattr(err, "exit_status", None)
+        if status is None:
+            raise
+        print(f"ae-zoo {args.command}: error: {err}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

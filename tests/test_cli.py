@@ -66,6 +66,12 @@ def test_denoising_figure_and_vae_metrics(tmp_path):
     (["train", "no_such_model"], "available models"),
     (["train", "ae", "--dataset", "no_such_data"], "valid names"),
     (["train", "ae", "--epochs", "0"], "epochs"),
+    (["train", "ae", "--learning-rate", "nan"], "training.optimizer.learning_rate: must be a finite"),
+    (["train", "ae", "--set", "training.epochs=[1"], "--set 'training.epochs=[1': the value is not valid YAML"),
+    (["train", "ae", "--set", "model.options.hidden_units=sixteen"], "model.options.hidden_units"),
+    (["train", "denoising_ae", "--set", "model.options.noise_level=.nan"], "model.options.noise_level"),
+    (["train", "sparse_ae", "--set", "model.options.sparsity_weight=.inf"], "model.options.sparsity_weight"),
+    (["evaluate", "x", "--metric-setting", "mig.num_train=[1"], "--metric-setting 'mig.num_train=[1'"),
 ])
 def test_bad_names_and_values_get_a_one_line_error(argv, message, capsys, tmp_path):
     code = cli.main([*argv, "--out", str(tmp_path / "x")])

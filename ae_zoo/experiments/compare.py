@@ -30,7 +30,7 @@ import keras
 import numpy as np
 
 from ae_zoo import models, nets, viz
-from ae_zoo._io import read_json, to_jsonable, write_json, write_text
+from ae_zoo._io import read_json, refuse_to_replace, to_jsonable, write_json, write_text
 from ae_zoo.evaluation import latent as _latent
 from ae_zoo.experiments.common import check_dataset, load_evaluand, load_split, recipe_mismatch
 from ae_zoo.experiments.figures import make_figures
@@ -170,8 +170,9 @@ def _run_label(run):
     return info.get("registry_name") or ((info.get("recipe") or {}).get("model") or {}).get("name")
 
 
-def _obtain(label, recipe, run_dir, log, verbose, command):
-    """``(model, run_dir, how, data info)``: load a finished run or train the recipe."""
+def _obtain(label, recipe, run_dir, log, verbose, command, overwrite=False):
+    """``(model, run_dir, how, data info)``: load a finished run or train the recipe (a
+    finished run trained otherwise is refused, or with ``overwrite`` retrained)."""
     if recipe is None:  # a given run directory
         model, info = load_evaluand(run_dir)
         log(f"{label}: loaded {run_dir}")
@@ -179,11 +180,11 @@ def _obtain(label, recipe, run_dir, log, verbose, command):
     info = {"dataset": recipe["data"]["name"], "data_options": recipe["data"]["options"],
             "data_dir": recipe["data"]["data_dir"]}
     run_dir = recipe["out"]
-    if os.path.isfile(os.path.join(run_dir, "model.keras")):
-        problem = _run_matches(run_dir, recipe)
-        if problem:
-            raise ValueError(f"{run_dir} holds a finished {label} run, but {problem}; remove it or "
-                             "choose another --out")
+    finished = os.path.isfile(os.path.join(run_dir, "model.keras"))
+    problem = finished and _run_matches(run_dir, recipe)
+    if problem:
+        refuse_to_replace(run_dir, f"a finished {label} run, but {problem}", overwrite)
+    elif finished:
         log(f"{label}: reusing the finished run {run_dir}/")
         model, _, _, _ = load_run(run_dir)
         return model, run_dir, "reused", info
@@ -191,14 +192,14 @@ def _obtain(label, recipe, run_dir, log, verbose, command):
         f"latent_dim {recipe['model']['latent_dim']}, {recipe['training']['epochs']} epochs) "
         f"into {run_dir}/ ...")
     start = time.time()
-    result = run(recipe, verbose=verbose, command=command)
+    result = run(recipe, verbose=verbose, command=command, overwrite=bool(problem))
     log(f"{label}: trained in {time.time() - start:.0f} s")
     return result["model"], run_dir, "trained", info
 
 
 def compare_models(model_a="ae", model_b="vae", dataset=None, *, epochs=None, latent_dim=None,
                    architecture=None, out=None, runs=None, seed=0, split="test", num_samples=64,
-                   overrides=(), figures=True, verbose=0, log=None, command=None):
+                   overrides=(), figures=True, verbose=0, log=None, command=None, overwrite=False):
     """Trains (or loads) two models and writes the side-by-side report; returns compare.json.
 
     Args:
@@ -212,6 +213,8 @@ def compare_models(model_a="ae", model_b="vae", dataset=None, *, epochs=None, la
         num_samples: draws from N(0, I) decoded by each model.
         figures: write the PNGs (False: compare.json and a report without figures).
         overrides: recipe overrides for both (``"training.batch_size=64"``).
+        overwrite: retrain a finished run in ``out`` that was trained otherwise (refused
+            without it; one trained the same way is reused either way).
         log: a callable taking progress lines (e.g. ``print``), or None.
     """
     say = log or (lambda *_: None)
@@ -246,7 +249,7 @@ def compare_models(model_a="ae", model_b="vae", dataset=None, *, epochs=None, la
 
     loaded = []
     for label, recipe, run_dir in zip(names, recipes, run_dirs):
-        loaded.append((label, *_obtain(label, recipe, run_dir, say, verbose, command)))
+        loaded.append((label, *_obtain(label, recipe, run_dir, say, verbose, command, overwrite)))
 
     name = dataset or loaded[0][4]["dataset"] or "mnist5k"
     info0 = loaded[0][4]

@@ -44,7 +44,7 @@ import yaml
 from matplotlib.figure import Figure
 from scipy.stats import f as f_dist
 
-from ae_zoo._io import to_jsonable, write_json, write_text
+from ae_zoo._io import refuse_to_replace, to_jsonable, write_json, write_text
 from ae_zoo.evaluation import scoring
 from ae_zoo.experiments.common import (
     fmt_time,
@@ -113,9 +113,9 @@ def study_recipe(model, seed, dataset="dsprites", steps=DEFAULT_STEPS, out="runs
         raise recipe_lib.RecipeError(f"{path}: {err}") from None
 
 
-def _status(recipe, settings_json):
-    """"done", "trained" (model.keras without matching scores) or "todo"; raises when a
-    finished run was trained differently."""
+def _status(recipe, settings_json, overwrite=False):
+    """"done", "trained" (model.keras without matching scores), "todo" or "replace" (a
+    finished run trained differently, with ``overwrite``; refused without it)."""
     run_dir = recipe["out"]
     if not os.path.isfile(os.path.join(run_dir, "model.keras")):
         return "todo"
@@ -124,8 +124,8 @@ def _status(recipe, settings_json):
     mismatch = recipe_mismatch(old, recipe, (("model", "name"), ("data", "name"),
                                              ("training", "steps"), ("training", "seed")))
     if mismatch:
-        raise ValueError(f"{run_dir} was trained with {mismatch}: "
-                         "choose another --out (or remove that run directory)")
+        refuse_to_replace(run_dir, f"a finished run trained with {mismatch}", overwrite)
+        return "replace"
     scores = read_json_lenient(os.path.join(run_dir, RESULTS_FILE))
     if scores and json.dumps(scores.get("settings"), sort_keys=True) == settings_json:
         return "done"
@@ -315,7 +315,7 @@ def results_markdown(study):
 
 def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", steps=DEFAULT_STEPS,
               out="runs/study", full_metrics=False, metric_settings=None, metrics=None,
-              iwae_samples=0, overrides=(), verbose=0, log=print, command=None):
+              iwae_samples=0, overrides=(), verbose=0, log=print, command=None, overwrite=False):
     """Trains and scores every (model, seed) pair; writes the tables and plots into ``out``.
 
     Args:
@@ -330,6 +330,8 @@ def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", st
         overrides: recipe overrides for every run (``"data.options.num_samples=2000"``).
         verbose: the runner's Keras verbosity (0 silent, 2 one line per epoch).
         log: progress lines go here (None: silent).
+        overwrite: retrain the finished runs in ``out`` that were trained otherwise (refused
+            without it; runs trained the same way are reused either way).
 
     Returns the study dict (also ``study.json``).
     """
@@ -348,7 +350,7 @@ def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", st
     pairs = [(m, s) for s in seeds for m in models]  # seed-major: all models early
     recipes = {p: study_recipe(p[0], p[1], dataset, steps, out, iwae_samples, overrides)
                for p in pairs}
-    status = {p: _status(recipes[p], settings_json) for p in pairs}
+    status = {p: _status(recipes[p], settings_json, overwrite) for p in pairs}
     first = recipes[pairs[0]]
     ground_truth = load_split(dataset, first["data"]["test_split"], first["data"]["data_dir"],
                               **first["data"]["options"]).ground_truth
@@ -360,7 +362,7 @@ def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", st
     say(f"Study: {len(models)} models x {len(seeds)} seeds on {dataset}, "
         f"{first['training']['steps']} steps each, {preset} metric settings -> {out}/")
     say(f"  {len(pairs) - len(todo)} of {len(pairs)} runs already finished; "
-        f"{sum(status[p] == 'todo' for p in todo)} to train, {len(todo)} to score")
+        f"{sum(status[p] in ('todo', 'replace') for p in todo)} to train, {len(todo)} to score")
     progress = _Progress(pairs, status, say)
     for index, pair in enumerate(pairs, 1):
         tag = f"[{index}/{len(pairs)}] {pair[0]} seed {pair[1]}"
@@ -395,12 +397,12 @@ def _train_and_score(pair, recipe, status, ground_truth, plan, tag, say, verbose
     run_dir = recipe["out"]
     trained = None
     metrics_info = read_json_lenient(os.path.join(run_dir, "metrics.json")) or {}
-    if status == "todo":
+    if status in ("todo", "replace"):
         resuming = os.path.isdir(os.path.join(run_dir, "backup"))
         say(f"{tag}: training {recipe['training']['steps']} steps"
             f"{' (resuming)' if resuming else ''} ...")
         start = time.time()
-        result = run(recipe, verbose=verbose, command=command)
+        result = run(recipe, verbose=verbose, command=command, overwrite=status == "replace")
         trained = time.time() - start
         model, metrics_info = result["model"], result["metrics"]
     else:
@@ -435,7 +437,7 @@ class _Progress:
         if trained is not None:
             self.train_times.append(trained)
         self.eval_times.append(scored["eval_seconds"])
-        left_train = sum(1 for p in self.pairs[index:] if self.status[p] == "todo")
+        left_train = sum(1 for p in self.pairs[index:] if self.status[p] in ("todo", "replace"))
         left_eval = sum(1 for p in self.pairs[index:] if self.status[p] != "done")
         mean_train = np.mean(self.train_times) if self.train_times else None
         eta = None

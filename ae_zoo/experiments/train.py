@@ -5,8 +5,11 @@ export the run), ``model.keras``, ``history.csv``, ``metrics.json``,
 ``reconstructions.png`` and, for a generative model, ``samples.png``; with the matching
 callbacks also ``best.keras`` and TensorBoard ``logs/``, and with an ``export`` section a
 SavedModel. Every file is written under a temporary name and renamed when complete. An
-interrupted run resumes from its last finished epoch (``backup/``, Keras'
-``BackupAndRestore``) and ends with the weights an uninterrupted run would have.
+interrupted run resumes from its last finished epoch (``backup/``,
+:class:`ae_zoo.training.backup.RunBackup`) and ends with the weights an uninterrupted run
+would have. A run that goes non-finite stops, writes ``last_finite.keras`` and raises
+:class:`ae_zoo.training.guard.TrainingDiverged`; a finished run is never replaced unless
+``overwrite=True``.
 """
 
 import contextlib
@@ -20,13 +23,15 @@ import tensorflow as tf
 import yaml
 
 from ae_zoo import data as data_lib
-from ae_zoo._io import save_model, write_json
+from ae_zoo._io import refuse_to_replace, save_model, write_json
 from ae_zoo._version import __version__
 from ae_zoo.evaluation.measures import evaluate_model
 from ae_zoo.experiments.figures import make_figures
 from ae_zoo.export import export_saved_model
 from ae_zoo.training import recipes as recipe_lib
+from ae_zoo.training.backup import RunBackup, check_backup, fingerprint
 from ae_zoo.training.build import build_model, dtype_policy, make_optimizer, make_strategy, worker_role
+from ae_zoo.training.guard import FiniteCheckpoint, FiniteGuard, TrainingDiverged
 from ae_zoo.training.pipeline import epoch_steps, step_plan
 from ae_zoo.training.schedules import BetaSchedule
 from ae_zoo.viz.tensorboard import FigureLogger
@@ -37,21 +42,27 @@ def versions():
             "keras": keras.__version__, "python": platform.python_version()}
 
 
-def _callbacks(recipe, model, out, preview_set, resuming):
+#: What a run writes into its directory: removed before ``overwrite=True`` trains into it.
+RUN_FILES = ("model.keras", "best.keras", "last_finite.keras", "metrics.json", "history.csv",
+             ".history.csv.partial", "run.json", "reconstructions.png", "samples.png", "logs",
+             "backup")
+
+
+def _callbacks(recipe, model, out, preview_set, guard, expected):
     cfg = recipe["callbacks"]
     result = []
     if cfg["beta_schedule"]:  # first, so the loggers after it see the epoch's beta
         result.append(BetaSchedule(**{k: v for k, v in cfg["beta_schedule"].items() if v is not None}))
+    result.append(guard)  # before the loggers and savers: they skip a non-finite epoch
+    history = os.path.join(out, ".history.csv.partial")
+    if cfg["csv_log"]:  # before the backup: a row the backup lacks is dropped on resume
+        result.append(keras.callbacks.CSVLogger(history, append=os.path.exists(history)))
     if cfg["backup"]:
-        result.append(keras.callbacks.BackupAndRestore(os.path.join(out, "backup")))
-    if cfg["csv_log"]:
-        result.append(keras.callbacks.CSVLogger(os.path.join(out, ".history.csv.partial"),
-                                                append=resuming))
-    if cfg["terminate_on_nan"]:
-        result.append(keras.callbacks.TerminateOnNaN())
+        result.append(RunBackup(os.path.join(out, "backup"), expected, guard,
+                                history=history if cfg["csv_log"] else None))
     if cfg["checkpoint"]:
-        result.append(keras.callbacks.ModelCheckpoint(
-            os.path.join(out, "best.keras"), monitor=cfg["checkpoint"]["monitor"],
+        result.append(FiniteCheckpoint(
+            guard, os.path.join(out, "best.keras"), monitor=cfg["checkpoint"]["monitor"],
             mode=cfg["checkpoint"]["mode"], save_best_only=True))
     if cfg["early_stopping"]:
         result.append(keras.callbacks.EarlyStopping(**cfg["early_stopping"]))
@@ -65,16 +76,51 @@ def _callbacks(recipe, model, out, preview_set, resuming):
     return result
 
 
-def run(recipe, *, verbose=1, callbacks=None, command=None, figures=True):
+def prepare_run_dir(recipe, out, overwrite=False, restart=False):
+    """Checks ``out`` before anything is trained: a finished run there is refused unless
+    ``overwrite`` (then its files are removed), a backup of another run unless ``restart``.
+    Returns the backup's fingerprint of this run."""
+    refuse_to_replace(os.path.join(out, "model.keras"), "a finished run", overwrite)
+    if overwrite:
+        for name in RUN_FILES:
+            path = os.path.join(out, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+    expected = fingerprint(recipe, {k: v for k, v in versions().items() if k != "python"})
+    if recipe["callbacks"]["backup"]:
+        state = check_backup(os.path.join(out, "backup"), expected, restart)
+        if state is None and os.path.exists(os.path.join(out, ".history.csv.partial")):
+            os.remove(os.path.join(out, ".history.csv.partial"))  # nothing to resume
+    elif os.path.exists(os.path.join(out, ".history.csv.partial")):
+        os.remove(os.path.join(out, ".history.csv.partial"))
+    return expected
+
+
+def _diverged(model, guard, out):
+    """Keeps the last finite weights in ``out/last_finite.keras`` and raises."""
+    epoch, weights = guard.last_finite
+    model.set_weights(weights)
+    path = save_model(model, os.path.join(out, "last_finite.keras"))
+    raise TrainingDiverged(guard.message(path))
+
+
+def run(recipe, *, verbose=1, callbacks=None, command=None, figures=True, overwrite=False,
+        restart=False):
     """Runs a validated recipe (see :mod:`ae_zoo.training.recipes`) end to end; with
     ``figures``, draws the test reconstructions and samples into the run directory.
 
-    Returns a dict with the model, the Keras history, the test metrics and the run
-    directory.
+    A finished run in the recipe's ``out`` is refused unless ``overwrite``; an interrupted
+    one resumes from its backup (one of another recipe, seed or code version is refused
+    unless ``restart``). A run that goes non-finite raises :class:`TrainingDiverged` and
+    publishes nothing. Returns a dict with the model, the Keras history, the test metrics
+    and the run directory.
     """
     recipe = recipe_lib.validate(recipe)
     training, model_cfg, data_cfg = recipe["training"], recipe["model"], recipe["data"]
     out = recipe["out"]
+    expected = prepare_run_dir(recipe, out, overwrite, restart)
     seed = training["seed"]
     keras.utils.set_random_seed(seed)
     data_kwargs = dict(data_cfg["options"], memory_budget_mb=data_cfg["memory_budget_mb"])
@@ -113,21 +159,22 @@ def run(recipe, *, verbose=1, callbacks=None, command=None, figures=True):
         # Every worker runs the same program; only the chief's files are the run's.
         out = os.path.join(out, f".worker-{task_id}")
     os.makedirs(out, exist_ok=True)
-    resuming = os.path.isdir(os.path.join(out, "backup"))
-    if not resuming and os.path.exists(os.path.join(out, ".history.csv.partial")):
-        os.remove(os.path.join(out, ".history.csv.partial"))
     write_json(os.path.join(out, "run.json"), {
         "recipe": recipe, "command": command, "versions": versions(),
         "input_shape": list(train_set.input_shape), "steps_per_epoch": steps_per_epoch,
         "epochs": epochs, "registry_name": model_cfg["name"],
     })
     preview_set = test_set if validation_set is None else validation_set  # for TensorBoard images
-    all_callbacks = [*_callbacks(recipe, model, out, preview_set, resuming), *(callbacks or [])]
+    guard = FiniteGuard(stop_on_batch=recipe["callbacks"]["terminate_on_nan"])
+    all_callbacks = [*_callbacks(recipe, model, out, preview_set, guard, expected),
+                     *(callbacks or [])]
     start = time.time()  # fit on the data: the engine streams it (ae_zoo.training.engine)
     history = model.fit(train_set, labels, batch_size=training["batch_size"], epochs=epochs,
                         steps_per_epoch=fit_steps_per_epoch, callbacks=all_callbacks,
                         validation_data=validation_set, verbose=verbose)
     train_seconds = time.time() - start
+    if guard.diverged is not None:
+        _diverged(model, guard, out)
     if recipe["callbacks"]["csv_log"]:
         os.replace(os.path.join(out, ".history.csv.partial"), os.path.join(out, "history.csv"))
 
@@ -146,6 +193,7 @@ def run(recipe, *, verbose=1, callbacks=None, command=None, figures=True):
         export_dir = os.path.join(out, recipe["export"]["dir"])  # relative: inside the run
         metrics["export_path"] = export_saved_model(model, export_dir,
                                                     version=recipe["export"]["version"])
+    shutil.rmtree(os.path.join(out, "backup"), ignore_errors=True)  # finished: nothing to resume
     if not is_chief:
         shutil.rmtree(out, ignore_errors=True)  # a worker's copy of the chief's files
     return {"model": model, "history": history.history, "metrics": metrics, "out": out,
@@ -164,7 +212,7 @@ def recipe_for(model, dataset="mnist5k"):
 def train(model="vae", dataset="mnist5k", *, epochs=None, batch_size=None, latent_dim=None,
           seed=None, out=None, architecture=None, learning_rate=None, model_options=None,
           steps=None, iwae_samples=None, jit_compile=None, overrides=(), verbose=1,
-          callbacks=None, command=None):
+          callbacks=None, command=None, overwrite=False, restart=False):
     """Trains a registered model on a dataset and writes the run directory.
 
     Starts from the shipped recipe ``recipes/<model>_<dataset>.yaml`` when there is
@@ -184,5 +232,6 @@ def train(model="vae", dataset="mnist5k", *, epochs=None, batch_size=None, laten
     given = [(list(path), value) for path, value in flags.items() if value is not None]
     given += [(["model", "options", k], v) for k, v in (model_options or {}).items()]
     recipe = recipe_lib.apply_overrides(recipe, given + list(overrides))
-    return run(recipe, verbose=verbose, callbacks=callbacks, command=command)
+    return run(recipe, verbose=verbose, callbacks=callbacks, command=command, overwrite=overwrite,
+               restart=restart)
 

@@ -3,9 +3,10 @@
 ``export_run("runs/vae_mnist5k", "exports/vae_mnist5k")`` (the command
 ``ae-zoo export runs/vae_mnist5k --out exports/vae_mnist5k``) loads the run's
 ``model.keras``, exports it with :func:`export_saved_model` (with the Keras model as
-``<version>/model.keras``, compiled for fine-tuning), and writes the card
-beside the versions: ``card.json`` (read by ``load_pretrained``) and a short
-``README.md``. The card records how to reproduce the model (recipe, command,
+``<version>/model.keras``, compiled for fine-tuning), and writes its card into the version
+(``<version>/card.json``, written before the version is published) and beside the versions
+(``card.json`` and a short ``README.md``, describing the latest export).
+``load_pretrained(..., version=N).card`` is version N's own card. The card records how to reproduce the model (recipe, command,
 dataset and split, epochs, seed), its test metrics from ``metrics.json``, the
 signatures with their shapes and dtypes, and the versions it was made with.
 """
@@ -20,6 +21,9 @@ from ae_zoo._io import read_json, write_json, write_text
 from ae_zoo._version import __version__
 from ae_zoo.export.saved_model import export_saved_model, signature_specs
 from ae_zoo.training.build import make_optimizer
+
+#: The card's file name, in the model folder and in each version directory.
+CARD_FILE = "card.json"
 
 #: metrics.json keys summarized in the card's README, with their meaning.
 HEADLINE_METRICS = {
@@ -122,8 +126,10 @@ def run_facts(run_info):
     }
 
 
-def make_card(name, model, export_dir, run_info=None, metrics=None, recipe=None, source=None):
-    """The card (a JSON-able dict) of ``model`` exported to ``export_dir``."""
+def make_card(name, model, export_dir, run_info=None, metrics=None, recipe=None, source=None,
+              version=None):
+    """The card (a JSON-able dict) of ``model`` exported to ``export_dir`` (its ``version``:
+    the directory's name unless given)."""
     run_info, metrics = run_info or {}, metrics or {}
     facts = run_facts(run_info)
     metrics = {k: v for k, v in metrics.items() if k != "export_path"}
@@ -149,7 +155,7 @@ def make_card(name, model, export_dir, run_info=None, metrics=None, recipe=None,
         "learning_rate": facts["learning_rate"],
         "model_options": facts["model_options"],
         "metrics": metrics,
-        "version": int(os.path.basename(export_dir)),
+        "version": version if version is not None else int(os.path.basename(export_dir)),
         "signatures": signature_specs(export_dir),
         "versions": export_versions(),
         "trained_with": run_info.get("versions"),
@@ -216,15 +222,16 @@ def card_markdown(card):
 
 def write_card(folder, card):
     """Writes ``card.json`` and ``README.md`` into ``folder``, each atomically."""
-    write_json(os.path.join(folder, "card.json"), card)
+    write_json(os.path.join(folder, CARD_FILE), card)
     write_text(os.path.join(folder, "README.md"), card_markdown(card))
-    return os.path.join(folder, "card.json")
+    return os.path.join(folder, CARD_FILE)
 
 
-def export_run(run, out, version=None, recipe=None, warmup=None):
+def export_run(run, out, version=None, recipe=None, warmup=None, overwrite=False):
     """Exports a training run (directory or ``.keras`` file) to ``out/<version>/`` with its card.
 
-    Returns ``{"path": version directory, "card": dict, "card_path": ...}``.
+    An existing ``version`` is refused unless ``overwrite``. Returns ``{"path": version
+    directory, "card": dict, "card_path": ...}``.
 
     Example:
         >>> export_run("runs/vae_mnist5k", "exports/vae_mnist5k")
@@ -232,9 +239,18 @@ def export_run(run, out, version=None, recipe=None, warmup=None):
     model, run_info, metrics, model_path = load_run(run)
     out = os.fspath(out)
     compile_for_fine_tuning(model, run_info.get("recipe"))  # the model.keras beside the SavedModel
-    path = export_saved_model(model, out, version=version, warmup=warmup, keras_file=True)
     name = os.path.basename(os.path.abspath(out))
-    card = make_card(name, model, path, run_info, metrics, recipe=recipe,
-                     source=os.path.relpath(model_path) if not os.path.isabs(os.fspath(run)) else model_path)
+    source = os.path.relpath(model_path) if not os.path.isabs(os.fspath(run)) else model_path
+    cards = []
+
+    def card_into_version(tmp, number):
+        card = make_card(name, model, tmp, run_info, metrics, recipe=recipe, source=source,
+                         version=number)
+        cards.append(card)
+        write_json(os.path.join(tmp, CARD_FILE), card)
+
+    path = export_saved_model(model, out, version=version, warmup=warmup, keras_file=True,
+                              overwrite=overwrite, before_publish=card_into_version)
+    card = cards[0]
     card_path = write_card(out, card)
     return {"path": path, "card": card, "card_path": card_path}

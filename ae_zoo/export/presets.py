@@ -104,7 +104,7 @@ def same_outputs(model, version_dir, test_set, count=64, atol=1e-5):
 def preset_from_saved_model(name_or_path, version=None):
     """Writes ``model.keras`` into a zoo version exported without one; returns its path."""
     folder, version_dir, _ = resolve(name_or_path, version)
-    card = read_card(folder)
+    card = read_card(folder, version_dir=version_dir)
     model, test_set = model_of_card(card)
     copy_saved_model_variables(model, version_dir,
                                lambda: same_outputs(model, version_dir, test_set))

@@ -33,7 +33,7 @@ def load_pretrained(name_or_path, version=None, require_card=True):
         >>> vae.card["metrics"]["test_reconstruction_mse"]
     """
     folder, version_dir, version = resolve(name_or_path, version, require_card)
-    card = read_card(folder, required=require_card)
+    card = read_card(folder, required=require_card, version_dir=version_dir)
     try:
         specs = signature_specs(version_dir)
         loaded = tf.saved_model.load(version_dir)
@@ -120,6 +120,14 @@ class PretrainedModel:
     def capabilities(self):
         return {name: getattr(self, name) for name in CAPABILITIES}
 
+    def input_range(self):
+        """The range inputs must lie in, as the exported model recorded it (exports older
+        than the record: from the card's reconstruction loss, BCE by default)."""
+        if "input_range" in self.info:
+            return None if self.info["input_range"] is None else tuple(self.info["input_range"])
+        loss = (self.card.get("model_options") or {}).get("reconstruction_loss", "bce")
+        return (0.0, 1.0) if loss == "bce" else None
+
     @property
     def name(self):
         return self.card.get("name") or os.path.basename(os.path.dirname(self.path))
@@ -176,7 +184,8 @@ class PretrainedModel:
         array = np.asarray(value)
         if array.ndim == len(shape):
             array = array[None]
-        _checks.check_array(array, shape, None, main, allow_empty=True)
+        _checks.check_array(array, shape, self.input_range() if main == "x" else None, main,
+                            allow_empty=True)
         _checks.check_labels(self, labels, len(array))
         inputs = {main: array}
         if self.conditional:

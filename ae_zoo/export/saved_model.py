@@ -35,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from ae_zoo._io import read_json, write_json
+from ae_zoo._io import read_json, refuse_to_replace, write_json
 from ae_zoo._zoo import numeric_versions
 from ae_zoo.models.preset import KERAS_FILE
 
@@ -90,7 +90,8 @@ def serving_functions(model):
 def model_info(model):
     """What an export records of the model it came from (:data:`MODEL_INFO_FILE`)."""
     info = {"capabilities": model.capabilities(), "class": type(model).__name__,
-            "model": model.registry_name, "latent_dim": int(model.latent_dim)}
+            "model": model.registry_name, "latent_dim": int(model.latent_dim),
+            "input_range": model.input_range()}
     if model.conditional:
         info["num_classes"] = int(model.num_classes)
     return info
@@ -126,7 +127,7 @@ def _umask():
 
 
 def export_saved_model(model, base_dir, version=None, *, warmup=None, check=True,
-                       keras_file=False):
+                       keras_file=False, overwrite=False, before_publish=None):
     """Exports ``model`` as ``base_dir/<version>/`` for TF Serving; returns that path.
 
     Args:
@@ -140,9 +141,13 @@ def export_saved_model(model, base_dir, version=None, *, warmup=None, check=True
             (see :func:`find_forbidden_ops`).
         keras_file: also save the model (as compiled) as ``model.keras`` in the version,
             which :func:`ae_zoo.models.from_preset` loads; TF Serving ignores it.
+        overwrite: replace an existing ``version`` (refused otherwise).
+        before_publish: called with the unpublished directory and the version number when
+            the export is complete (e.g. to write the version's card into it).
 
     The SavedModel is written to a hidden temporary directory in ``base_dir`` and
     renamed to the version number at the end; on any error nothing numeric is left.
+    Hidden directories left by exports that were killed are removed first.
 
     Example:
         >>> path = export_saved_model(vae, "exports/vae_mnist5k")  # .../1
@@ -155,15 +160,15 @@ def export_saved_model(model, base_dir, version=None, *, warmup=None, check=True
         raise ValueError(f"`version` must be a non-negative integer, got {version!r}.")
     version = int(version)
     final = os.path.join(base_dir, str(version))
-    if os.path.exists(final):
-        raise ValueError(f"Version {version} already exists: {final}. Pass another --version.")
+    refuse_to_replace(final, f"version {version} of this model", overwrite)
     if warmup is None:
         warmup = warmup_available()
     elif warmup and not warmup_available():
         raise ImportError("Warm-up requests need tensorflow-serving-api: pip install 'ae_zoo[serving]'.")
     archive = build_archive(model)  # before any file is created: bad models fail here
     os.makedirs(base_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=base_dir)
+    remove_stale_exports(base_dir)
+    tmp = tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=base_dir)
     try:
         archive.write_out(tmp, verbose=False)
         write_json(os.path.join(tmp, MODEL_INFO_FILE), model_info(model))
@@ -176,17 +181,56 @@ def export_saved_model(model, base_dir, version=None, *, warmup=None, check=True
             if problems:
                 raise ValueError("The exported graph has ops TF Serving cannot run everywhere:\n  "
                                  + "\n  ".join(problems))
-        mode = 0o777 & ~_umask()
-        for root, dirs, files in os.walk(tmp):
-            os.chmod(root, mode)  # mkdtemp makes 0700; the server may run as another user
-            for f in files:
-                os.chmod(os.path.join(root, f), mode & 0o666)
-        # rename fails (instead of replacing) if another export took the version meanwhile
-        os.rename(tmp, final)
+        if before_publish is not None:
+            before_publish(tmp, version)
+        _publish(tmp, final, base_dir)
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _publish(tmp, final, base_dir):
+    """Renames the complete export ``tmp`` to ``final`` (moving a replaced version aside
+    first); readable by a server running as another user."""
+    mode = 0o777 & ~_umask()
+    for root, dirs, files in os.walk(tmp):
+        os.chmod(root, mode)  # mkdtemp makes 0700; the server may run as another user
+        for f in files:
+            os.chmod(os.path.join(root, f), mode & 0o666)
+    old = None
+    if os.path.exists(final):  # overwrite: the old version goes aside, then away
+        old = tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=base_dir)
+        os.rename(final, os.path.join(old, "replaced"))
+    # rename fails (instead of replacing) if another export took the version meanwhile
+    os.rename(tmp, final)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_exports(base_dir):
+    """Removes the hidden directories of exports whose process is gone (killed mid-way);
+    returns their paths. A running export's directory (its process alive) is kept."""
+    removed = []
+    for name in os.listdir(base_dir) if os.path.isdir(base_dir) else []:
+        if not name.startswith(_TMP_PREFIX):
+            continue
+        pid = name[len(_TMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        shutil.rmtree(os.path.join(base_dir, name), ignore_errors=True)
+        removed.append(os.path.join(base_dir, name))
+    return removed
 
 
 # ---------------------------------------------------------------- warm-up file

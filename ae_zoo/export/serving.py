@@ -44,8 +44,14 @@ def model_folders(models_dir):
     return found
 
 
+#: Characters a protobuf text-format string cannot hold as they are.
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def _quote(text):
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """``text`` as a protobuf text-format string literal (other control characters octal)."""
+    out = "".join(_ESCAPES.get(c, f"\\{ord(c):03o}" if ord(c) < 32 else c) for c in text)
+    return f'"{out}"'
 
 
 def serving_config_text(models_dir, base_path=None):

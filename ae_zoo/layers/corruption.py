@@ -6,6 +6,8 @@ draws, distinct per replica under tf.distribute); at inference it is the identit
 whole pixels: all channels of a chosen pixel are affected together.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -14,7 +16,7 @@ from ae_zoo import _random
 
 def _check_rate(value, name):
     value = float(value)
-    if not 0.0 <= value <= 1.0:
+    if not 0.0 <= value <= 1.0:  # NaN fails both comparisons
         raise ValueError(f"`{name}` must be in [0, 1], got {value}.")
     return value
 
@@ -191,8 +193,8 @@ def make_corruption(name, noise_level=None, seed=None, clip=True):
     """
     if noise_level is not None:
         noise_level = float(noise_level)
-        if noise_level < 0:
-            raise ValueError(f"`noise_level` must be >= 0, got {noise_level}.")
+        if not 0 <= noise_level < math.inf:  # NaN fails both comparisons
+            raise ValueError(f"`noise_level` must be a finite number >= 0, got {noise_level}.")
     if name == "gaussian":
         return GaussianCorruption(0.3 if noise_level is None else noise_level, clip=clip, seed=seed)
     if name == "salt_and_pepper":

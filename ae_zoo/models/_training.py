@@ -212,8 +212,11 @@ class Trainable:
     def check_inputs(self, x, y=None, what="x"):
         """Raises a clear error for bad ``x`` (and its labels or reconstruction target
         ``y``) before any training starts."""
-        value_range = (0.0, 1.0) if self.reconstruction_loss == "bce" else None
-        _checks.check_model_inputs(self, x, y, value_range, what)
+        _checks.check_model_inputs(self, x, y, self.input_range(), what)
+
+    def input_range(self):
+        """The range inputs must lie in: [0, 1] for a Bernoulli (BCE) decoder, else None."""
+        return (0.0, 1.0) if getattr(self, "reconstruction_loss", None) == "bce" else None
 
     def _check_concrete(self, x, shape, what, value_range=None):
         """Checks eager inputs of encode/decode/reconstruct; symbolic ones pass through."""

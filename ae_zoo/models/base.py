@@ -306,7 +306,7 @@ class Autoencoder(Trainable, keras.Model):
         """The codes of ``x`` (the posterior mean for a Gaussian posterior); with
         ``return_distribution``, ``(mean, scale)`` of q(z|x). With ``batch_size`` it runs
         in batches through one compiled function and returns numpy."""
-        self._check_concrete(x, self._input_shape, "x")
+        self._check_concrete(x, self._input_shape, "x", self.input_range())
         condition = self.condition(labels, _count(x))
         if batch_size:
             return self._in_batches("encode", x, condition, batch_size, return_distribution)
@@ -323,7 +323,7 @@ class Autoencoder(Trainable, keras.Model):
 
     def reconstruct(self, x, *, labels=None, batch_size=None):
         """``decode(encode(x))``, passing any pooling switches along."""
-        self._check_concrete(x, self._input_shape, "x")
+        self._check_concrete(x, self._input_shape, "x", self.input_range())
         _checks.check_labels(self, labels, _count(x))
         if batch_size:
             return self._in_batches("reconstruct", x, self.condition(labels), batch_size)

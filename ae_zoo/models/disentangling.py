@@ -24,8 +24,8 @@ DIP_KINDS = ("i", "ii")
 
 def _non_negative(**values):
     for name, value in values.items():
-        if not float(value) >= 0:
-            raise ValueError(f"`{name}` must be >= 0, got {value!r}.")
+        if not 0 <= float(value) < math.inf:  # NaN fails both comparisons
+            raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}.")
 
 
 def _positive_int(name, value):

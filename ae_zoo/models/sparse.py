@@ -1,5 +1,7 @@
 """The sparse autoencoder: an L1 or a KL sparsity penalty on the code."""
 
+import math
+
 from keras import ops
 
 from ae_zoo.models import hparams
@@ -51,8 +53,8 @@ class SparseAutoencoder(Autoencoder):
             )
         if not 0.0 < float(target_sparsity) < 1.0:
             raise ValueError(f"`target_sparsity` must be in (0, 1), got {target_sparsity}.")
-        if float(sparsity_weight) < 0:
-            raise ValueError(f"`sparsity_weight` must be >= 0, got {sparsity_weight}.")
+        if not 0 <= float(sparsity_weight) < math.inf:  # NaN fails both comparisons
+            raise ValueError(f"`sparsity_weight` must be a finite number >= 0, got {sparsity_weight}.")
         super().__init__(**kwargs)
         self.sparsity = sparsity
         self.sparsity_weight = float(sparsity_weight)

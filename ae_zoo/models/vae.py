@@ -230,7 +230,7 @@ class VAE(Autoencoder):
             raise ValueError(f"`num_samples` must be an integer >= 1, got {num_samples!r}.")
         k = int(num_samples)
         x = np.asarray(x, dtype="float32")
-        self._check_concrete(x, self.example_shape, "x")
+        self._check_concrete(x, self.example_shape, "x", self.input_range())
         _checks.check_labels(self, labels, len(x))
         labels = None if labels is None else np.asarray(labels).reshape(-1)
         step = max(1, min(_checks.check_count(batch_size, "batch_size"), IWAE_DECODES_PER_CALL // k))

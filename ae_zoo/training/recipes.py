@@ -19,7 +19,9 @@ raise :class:`RecipeError` naming the key, e.g. ``training.batch_size: must be >
 
 import copy
 import inspect
+import math
 import os
+import re
 
 import yaml
 
@@ -30,8 +32,13 @@ class RecipeError(ValueError):
     """A recipe key is unknown, of the wrong type, or has an impossible value."""
 
 
+#: The largest integer a count, size or step may have (TensorFlow's int32 shapes).
+INT_MAX = 2**31 - 1
+
+
 class Field:
-    """A leaf of the schema: accepted types, a default, and an optional check."""
+    """A leaf of the schema: accepted types, a default, and an optional check (numbers are
+    finite; integers at most :data:`INT_MAX` unless ``maximum`` says otherwise)."""
 
     def __init__(self, types, default=None, choices=None, minimum=None, maximum=None,
                  exclusive_minimum=False, doc=""):
@@ -47,11 +54,19 @@ class Field:
         if value is None:
             return None
         if float in self.types and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                raise RecipeError(f"{key}: must be a finite number, got {value!r}") from None
         if isinstance(value, bool) and bool not in self.types:
             raise RecipeError(f"{key}: expected {self._type_names()}, got {value!r}")
         if not isinstance(value, self.types):
             raise RecipeError(f"{key}: expected {self._type_names()}, got {type(value).__name__} {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RecipeError(f"{key}: must be a finite number, got {value!r}")
+        if isinstance(value, int) and not isinstance(value, bool) and self.maximum is None \
+                and value > INT_MAX:
+            raise RecipeError(f"{key}: must be <= {INT_MAX}, got {value!r}")
         if self.choices is not None and value not in self.choices:
             raise RecipeError(f"{key}: must be one of {', '.join(map(str, self.choices))}; got {value!r}")
         if self.minimum is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -108,7 +123,7 @@ SCHEMA = {
         "steps": _positive_int(doc="total optimizer steps; overrides epochs"),
         "steps_per_epoch": _positive_int(doc="steps between validations (default: a pass over the data)"),
         "batch_size": _positive_int(128, doc="global batch size"),
-        "seed": Field(int, 0, minimum=0),
+        "seed": Field(int, 0, minimum=0, maximum=2**32 - 1),
         "optimizer": {
             "name": Field(str, "adam", choices=("adam", "adamw", "sgd", "rmsprop")),
             "learning_rate": Field(float, 1e-3, minimum=0.0, exclusive_minimum=True),
@@ -180,7 +195,7 @@ def _validate(schema, value, path):
         value = {}
     if not isinstance(value, dict):
         raise RecipeError(f"{path or 'recipe'}: expected a mapping, got {type(value).__name__} {value!r}")
-    unknown = sorted(set(value) - set(schema))
+    unknown = sorted(set(value) - set(schema), key=str)
     if unknown:
         where = f"{path}." if path else ""
         raise RecipeError(
@@ -211,6 +226,40 @@ def model_parameters(cls):
     return names - set(cls.excluded_arguments)
 
 
+#: Network options that are a positive integer or a list of them.
+_SIZE_OPTIONS = ("hidden_units", "filters", "dense_units", "kernel_size", "strides", "pool_size")
+
+
+def _check_option_values(options):
+    """Every number in ``model.options`` finite; network sizes positive integers."""
+    for key, value in options.items():
+        leaves = value if isinstance(value, (list, tuple)) else [value]
+        for leaf in leaves:
+            if isinstance(leaf, int) and not isinstance(leaf, bool) and abs(leaf) > INT_MAX * 2**32:
+                raise RecipeError(f"model.options.{key}: {leaf!r} is out of range")
+            if isinstance(leaf, float) and not math.isfinite(leaf):
+                raise RecipeError(f"model.options.{key}: must be a finite number, got {value!r}")
+            if key in _SIZE_OPTIONS and (isinstance(leaf, bool) or not isinstance(leaf, int)
+                                         or not 1 <= leaf <= INT_MAX):
+                raise RecipeError(f"model.options.{key}: expected a positive integer or a list "
+                                  f"of them, got {value!r}")
+
+
+def _check_model_arguments(cls, model):
+    """Creates the model unbuilt (no networks, no data) so that its own argument checks run
+    now, their errors naming ``model.options.<key>``."""
+    kwargs = {k: tuple(v) if k in _SIZE_OPTIONS and isinstance(v, list) else v
+              for k, v in model["options"].items()}
+    if cls.conditional:
+        kwargs.setdefault("num_classes", 10)  # the dataset's, at run time
+    try:
+        cls(latent_dim=model["latent_dim"] or 16, architecture=model["architecture"], **kwargs)
+    except (ValueError, TypeError) as err:
+        named = [k for k in re.findall(r"`(\w+)`", str(err)) if k in model["options"]]
+        where = f"model.options.{named[0]}" if named else "model.options"
+        raise RecipeError(f"{where}: {err}") from None
+
+
 def _check_semantics(recipe):
     model = recipe["model"]
     if not model["name"]:
@@ -235,6 +284,8 @@ def _check_semantics(recipe):
         nets.validate_options(architecture, arch_options)
     except TypeError as err:
         raise RecipeError(f"model.options: {err}") from None
+    _check_option_values(model["options"])
+    _check_model_arguments(cls, model)
     if recipe["data"]["name"] not in data.names() and not recipe["data"]["name"].startswith("tfds:"):
         raise RecipeError(f"data.name: unknown dataset {recipe['data']['name']!r}; valid names: "
                           f"{', '.join(data.names())}")
@@ -277,11 +328,27 @@ def parse_override(text):
     key = key.strip()
     if not key:
         raise RecipeError(f"--set {text!r}: empty key")
-    return key.split("."), yaml.safe_load(raw) if raw.strip() else None
+    return key.split("."), parse_value(raw, f"--set {text!r}")
+
+
+def parse_value(raw, what):
+    """``raw`` parsed as a YAML value (None when blank); bad YAML is a :class:`RecipeError`
+    naming ``what``."""
+    if not raw.strip():
+        return None
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise RecipeError(f"{what}: the value is not valid YAML ({problem}); quote it if it is "
+                          "a string") from None
 
 
 def apply_overrides(recipe, overrides):
     """Sets dotted keys (``model.options.beta=4``) in a copy of ``recipe``."""
+    if not isinstance(recipe, dict):
+        raise RecipeError(f"recipe: expected a mapping of sections (model, data, training, ...), "
+                          f"got {type(recipe).__name__}")
     recipe = copy.deepcopy(recipe)
     for item in overrides:
         path, value = parse_override(item) if isinstance(item, str) else item
@@ -304,11 +371,11 @@ def load(path, overrides=()):
         raise FileNotFoundError(f"No recipe file {path!r}. Shipped recipes: {available}")
     with open(path, encoding="utf-8") as f:
         try:
-            raw = yaml.safe_load(f) or {}
+            raw = yaml.safe_load(f)
         except yaml.YAMLError as err:
             raise RecipeError(f"{path}: not valid YAML: {err}") from None
     try:
-        return validate(apply_overrides(raw, overrides))
+        return validate(apply_overrides({} if raw is None else raw, overrides))
     except RecipeError as err:
         raise RecipeError(f"{path}: {err}") from None
 

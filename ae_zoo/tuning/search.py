@@ -36,7 +36,7 @@ import yaml
 
 from ae_zoo import data as data_lib
 from ae_zoo import models as model_lib
-from ae_zoo._io import atomic_path, write_json
+from ae_zoo._io import atomic_path, refuse_to_replace, write_json
 from ae_zoo.experiments.train import run
 from ae_zoo.export.card import export_run
 from ae_zoo.training import recipes as recipe_lib
@@ -277,6 +277,9 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
                          "examples; lower the batch size or validation_split.")
     settings = _settings(validated, space, objective, tuner, epochs, validation_split)
     _check_resume(out, settings, overwrite)
+    if retrain:  # before the search, not after it
+        refuse_to_replace(os.path.join(out, "best", "model.keras"),
+                          "the retrained best run of an earlier search", overwrite)
 
     conditional = model_lib.get(model_name).conditional
     num_classes = None
@@ -348,7 +351,8 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
     keras.backend.clear_session()
     run_recipe = dict(result_recipe, export=None) if export is not None else result_recipe
     _drop_stale_backup(run_recipe, overwrite)
-    run_result = run(run_recipe, verbose={0: 0, 1: 2, 2: 1}.get(verbose, 2), command=command)
+    run_result = run(run_recipe, verbose={0: 0, 1: 2, 2: 1}.get(verbose, 2), command=command,
+                     overwrite=overwrite)
     if export is not None:
         export_path = export_run(run_result["out"], export)["path"]
     else:

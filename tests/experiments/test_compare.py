@@ -89,7 +89,7 @@ def test_finished_runs_are_reused(compared):
     assert {e["obtained"] for e in again["models"].values()} == {"reused"}
     assert again["models"]["vae"]["codes"] == compared[1]["models"]["vae"]["codes"]
     assert before == {n: (out / n / "model.keras").stat().st_mtime_ns for n in ("ae", "vae")}
-    with pytest.raises(ValueError, match="latent_dim"):
+    with pytest.raises(FileExistsError, match="latent_dim.*--overwrite"):
         compare(out, latent_dim=3, figures=False)
 
 

@@ -158,7 +158,7 @@ def test_bad_requests_fail_before_training(finished, tmp_path, monkeypatch):
         study(tmp_path / "a", models="vae,cvae")
     with pytest.raises(ValueError, match="no ground-truth factors"):
         run_study(["vae"], [0], "mnist5k", steps=2, out=tmp_path / "b")
-    with pytest.raises(ValueError, match="training.steps = 2, not 3"):
+    with pytest.raises(FileExistsError, match="training.steps = 2, not 3.*--overwrite"):
         study(out, steps=3)
     with pytest.raises(ValueError, match="duplicates"):
         study(tmp_path / "c", seeds="0,0")

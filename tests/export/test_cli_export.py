@@ -186,3 +186,18 @@ def test_export_lands_in_exports_by_default_never_in_the_zoo(run_dir, tmp_path, 
     assert cli.main(["export", str(run_dir), "--no-warmup"]) == 0
     assert (tmp_path / "exports" / "vae_tiny" / "1" / "saved_model.pb").is_file()
     assert (tmp_path / "exports" / "vae_tiny" / "card.json").is_file()
+
+
+def test_control_characters_in_names_are_escaped(exported, tmp_path):
+    import re
+    import shutil
+
+    from google.protobuf import text_encoding  # protobuf's own text-format unescaping
+
+    zoo = tmp_path / "zoo"
+    name = 'a\nb\tc\x01d"e'
+    shutil.copytree(exported("ae")[1], zoo / name / "1")
+    text = serving_config_text(zoo)
+    quoted = re.search(r'\n    name: "((?:[^"\\\n]|\\.)*)"\n', text)
+    assert quoted, text
+    assert text_encoding.CUnescape(quoted.group(1)).decode() == name

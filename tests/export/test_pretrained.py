@@ -231,3 +231,18 @@ def test_card_json_is_plain_json(zoo):
     assert card["signatures"]["generate"]["inputs"]["seed"] == {"dtype": "int64", "shape": [None]}
     readme = (root / "cvae_tiny" / "README.md").read_text()
     assert "`generate`" in readme and "TensorFlow" in readme
+
+
+def test_the_wrapper_checks_inputs_as_the_in_memory_model(exported):
+    model, path = exported("vae")
+    loaded = load_pretrained(path, require_card=False)
+    x = np.random.default_rng(0).uniform(size=(3, *model.example_shape)).astype("float32")
+    bad = {"uint8": (x * 255).astype("uint8"), "0-255": x * 255, "nan": np.where(x > 0.9, np.nan, x),
+           "shape": x[:, :4]}
+    for what, value in bad.items():
+        messages = []
+        for m in (model, loaded):
+            with pytest.raises((TypeError, ValueError)) as err:
+                m.reconstruct(value)
+            messages.append((type(err.value), str(err.value)))
+        assert messages[0] == messages[1], what
