@@ -17,6 +17,9 @@ from ae_zoo.models.disentangling import (
     dip_covariance_penalty,
     minibatch_weighted_tc,
 )
+from ae_zoo.models.flows import VAEIAF, VAENF, FlowVAE
+from ae_zoo.models.iwae import CIWAE, IWAE, MIWAE, PIWAE, ImportanceWeighted
+from ae_zoo.models.priors import MixtureOfGaussiansVAE, MixturePrior, VampPriorVAE
 from ae_zoo.models.registry import create, get, load_plugins, names, plugins, register
 from ae_zoo.models.sparse import SparseAutoencoder
 from ae_zoo.models.vae import VAE, BetaVAE
@@ -28,6 +31,7 @@ __all__ = [
     "Autoencoder",
     "BetaTCVAE",
     "BetaVAE",
+    "CIWAE",
     "ConditionalVAE",
     "ConvAutoencoder",
     "DIPVAE",
@@ -35,9 +39,19 @@ __all__ = [
     "DIPVAEII",
     "DenoisingAutoencoder",
     "FactorVAE",
+    "FlowVAE",
+    "IWAE",
+    "ImportanceWeighted",
     "KerasEngine",
+    "MIWAE",
+    "MixtureOfGaussiansVAE",
+    "MixturePrior",
+    "PIWAE",
     "SparseAutoencoder",
     "VAE",
+    "VAEIAF",
+    "VAENF",
+    "VampPriorVAE",
     "create",
     "dip_covariance_penalty",
     "get",
