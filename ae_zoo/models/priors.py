@@ -28,6 +28,7 @@ def gaussian_mixture(logits, loc, scale):
                                  tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale))
 
 
+@tf.function(reduce_retracing=True)  # eagerly, map_fn would rebuild the mixture per seed
 def mixture_draws(seeds, logits, loc, scale):
     """One draw per int64 seed from :func:`gaussian_mixture`: draw i is a pure function of
     ``seeds[i]``, which picks both its component and its Gaussian draw (TFP's stateless
