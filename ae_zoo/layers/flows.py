@@ -51,9 +51,6 @@ class PlanarFlow(tfb.Bijector):
         """The constrained u actually used (w . u_hat > -1)."""
         return self._u_hat
 
-    def _parameter_properties(self, dtype, num_classes=None):  # noqa: D401  (TFP hook)
-        return {}
-
     def _linear(self, z):
         return tf.reduce_sum(self._w * z, axis=-1) + self._b
 
@@ -106,9 +103,6 @@ class RadialFlow(tfb.Bijector):
     @property
     def beta(self):
         return self._beta
-
-    def _parameter_properties(self, dtype, num_classes=None):  # noqa: D401  (TFP hook)
-        return {}
 
     def _radius(self, diff):
         return tf.sqrt(tf.reduce_sum(tf.square(diff), axis=-1) + 1e-12)

@@ -37,10 +37,14 @@ MODELS = {
 
 
 def context_and_noise(d, batch=16, seed=1):
+    """Posterior parameters, noise, and what they give: ``(mean, log_var, eps, context,
+    z_0 = mean + sigma * eps)``."""
     rng = np.random.default_rng(seed)
     mean = rng.normal(size=(batch, d)).astype("float32")
     log_var = rng.uniform(-1.0, 0.5, (batch, d)).astype("float32")
-    return mean, log_var, rng.normal(size=(batch, d)).astype("float32")
+    eps = rng.normal(size=(batch, d)).astype("float32")
+    context = tf.concat([mean, log_var], -1)
+    return mean, log_var, eps, context, mean + np.exp(0.5 * log_var) * eps
 
 
 def autodiff_log_det(model, z, context):
@@ -55,9 +59,7 @@ def autodiff_log_det(model, z, context):
 @pytest.mark.parametrize("name", MODELS)
 def test_flow_log_det_equals_the_autodiff_jacobian(name):
     model = MODELS[name]()
-    mean, log_var, eps = context_and_noise(3)
-    context = tf.concat([mean, log_var], -1)
-    z = mean + np.exp(0.5 * log_var) * eps
+    _, _, _, context, z = context_and_noise(3)
     sign, expected = autodiff_log_det(model, z, context)
     assert np.all(sign > 0)
     _, log_det = model.flow(tf.constant(z), context)
@@ -69,13 +71,12 @@ def test_flow_log_det_equals_the_autodiff_jacobian(name):
 def test_log_q_is_the_base_density_minus_the_log_det(name):
     """log q(z_T|x) = log N(z_0; mu, sigma^2) - log |det dz_T/dz_0|, z_0 = mu + sigma eps."""
     model = MODELS[name]()
-    mean, log_var, eps = context_and_noise(3)
+    mean, log_var, eps, context, z0 = context_and_noise(3)
     z, log_q = model.posterior_draw(tf.constant(mean), tf.constant(log_var), tf.constant(eps))
-    z0 = mean + np.exp(0.5 * log_var) * eps
     base = stats.norm.logpdf(z0, mean, np.exp(0.5 * log_var)).sum(-1)
-    _, log_det = autodiff_log_det(model, z0, tf.concat([mean, log_var], -1))
+    _, log_det = autodiff_log_det(model, z0, context)
     np.testing.assert_allclose(log_q.numpy(), base - log_det, rtol=1e-4, atol=1e-4)
-    flowed, _ = model.flow(tf.constant(z0), tf.concat([mean, log_var], -1))
+    flowed, _ = model.flow(tf.constant(z0), context)
     np.testing.assert_allclose(z.numpy(), flowed.numpy(), rtol=1e-6)
 
 
@@ -94,9 +95,7 @@ def invert(model, y, context):
 @pytest.mark.parametrize("name", MODELS)
 def test_the_flow_inverts(name):
     model = MODELS[name]()
-    mean, log_var, eps = context_and_noise(3)
-    context = tf.concat([mean, log_var], -1)
-    z0 = mean + np.exp(0.5 * log_var) * eps
+    _, _, _, context, z0 = context_and_noise(3)
     z_t, _ = model.flow(tf.constant(z0), context)
     np.testing.assert_allclose(invert(model, tf.constant(z_t.numpy()), context).numpy(), z0,
                                atol=2e-3)
@@ -106,7 +105,7 @@ def test_the_flow_inverts(name):
 def test_the_posterior_density_integrates_to_one(name):
     """sum over a grid of q(y|x) h^2 = 1, q(y|x) = q_0(z_0|x) / |det df/dz_0|, z_0 = f^-1(y)."""
     model = MODELS[name](2)
-    mean, log_var, _ = context_and_noise(2, batch=2)
+    mean, log_var, *_ = context_and_noise(2, batch=2)
     axis = np.linspace(-16, 16, 481)
     h = axis[1] - axis[0]
     grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2).astype("float32")
