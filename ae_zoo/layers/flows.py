@@ -9,6 +9,8 @@ unconstrained values and map them there, so any values a network outputs are val
 parameters may carry batch dimensions that broadcast against z's (one flow per example).
 """
 
+from itertools import pairwise
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -36,7 +38,7 @@ class PlanarFlow(tfb.Bijector):
 
     def __init__(self, u, w, b, validate_args=False, name="planar"):
         parameters = dict(locals())
-        with tf.name_scope(name) as name:
+        with tf.name_scope(name) as scope:
             self._w = tf.convert_to_tensor(w, dtype_hint=tf.float32)
             u = tf.convert_to_tensor(u, dtype=self._w.dtype)
             self._b = tf.convert_to_tensor(b, dtype=self._w.dtype)
@@ -44,7 +46,7 @@ class PlanarFlow(tfb.Bijector):
             norm = tf.reduce_sum(tf.square(self._w), axis=-1, keepdims=True) + 1e-8
             self._u_hat = u + (tf.math.softplus(wu) - 1.0 - wu) * self._w / norm
             super().__init__(forward_min_event_ndims=1, validate_args=validate_args,
-                             parameters=parameters, name=name)
+                             parameters=parameters, name=scope)
 
     @property
     def u_hat(self):
@@ -88,13 +90,13 @@ class RadialFlow(tfb.Bijector):
 
     def __init__(self, z0, alpha_raw, beta_raw, validate_args=False, name="radial"):
         parameters = dict(locals())
-        with tf.name_scope(name) as name:
+        with tf.name_scope(name) as scope:
             self._z0 = tf.convert_to_tensor(z0, dtype_hint=tf.float32)
             self._alpha = tf.math.softplus(tf.convert_to_tensor(alpha_raw, self._z0.dtype))
             self._beta = -self._alpha + tf.math.softplus(
                 tf.convert_to_tensor(beta_raw, self._z0.dtype))
             super().__init__(forward_min_event_ndims=1, validate_args=validate_args,
-                             parameters=parameters, name=name)
+                             parameters=parameters, name=scope)
 
     @property
     def alpha(self):
@@ -174,12 +176,12 @@ class MADE(keras.layers.Layer):
         if not self.hidden_units:
             raise ValueError("`hidden_units` of MADE must name at least one hidden layer.")
         degrees = made_degrees(self.event_size, self.hidden_units)
-        masks = [(d_out[None, :] >= d_in[:, None]) for d_in, d_out in zip(degrees[:-2], degrees[1:-1])]
+        masks = [(d_out[None, :] >= d_in[:, None]) for d_in, d_out in pairwise(degrees[:-1])]
         masks.append(degrees[-1][None, :] > degrees[-2][:, None])
         self._masks = [m.astype("float32") for m in masks]
         sizes = (self.event_size,) + self.hidden_units
         self.kernels, self.biases = [], []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (n_in, n_out) in enumerate(pairwise(sizes)):
             self.kernels.append(self.add_weight(shape=(n_in, n_out), name=f"kernel_{i}",
                                                 initializer="glorot_uniform"))
             self.biases.append(self.add_weight(shape=(n_out,), name=f"bias_{i}", initializer="zeros"))

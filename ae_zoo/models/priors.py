@@ -121,9 +121,9 @@ class VampPriorVAE(MixturePrior):
             one_hot = ops.repeat(ops.eye(classes, dtype="float32"), k, axis=0)
             mean, log_var, _ = self.posterior_params(tiled, condition=one_hot)
             per_class = (classes, k, self.latent_dim)
-            pick = lambda t: ops.einsum("bc,ckd->bkd", ops.cast(condition, t.dtype),  # noqa: E731
-                                        ops.reshape(t, per_class))
-            mean, log_var = pick(mean), pick(log_var)
+            weights = ops.cast(condition, mean.dtype)
+            mean, log_var = (ops.einsum("bc,ckd->bkd", weights, ops.reshape(t, per_class))
+                             for t in (mean, log_var))
         logits = ops.zeros(ops.shape(mean)[:-1], dtype=mean.dtype)
         return logits, mean, ops.exp(0.5 * log_var)
 

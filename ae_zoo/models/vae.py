@@ -275,11 +275,12 @@ class VAE(Autoencoder):
         """Importance-weighted estimate of log p(x) per example (Burda et al. 2016).
 
         log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K,
-        z_k ~ q(z|x), K = ``num_samples``. K = 1 is a one-sample ELBO; the
-        estimate is a lower bound that tightens as K grows. Runs through one compiled
-        function, ``batch_size`` examples a call (fewer when K x batch_size would exceed
-        :data:`IWAE_DECODES_PER_CALL` decodes); the draws are a function of ``seed`` and
-        the batching. Returns numpy.
+        z_k ~ q(z|x), K = ``num_samples``, with the model's own posterior
+        (:meth:`posterior_draw`: a flow's log q includes its log-determinants) and prior
+        (:meth:`prior`). K = 1 is a one-sample ELBO; the estimate is a lower bound that
+        tightens as K grows. Runs through one compiled function, ``batch_size`` examples a
+        call (fewer when K x batch_size would exceed :data:`IWAE_DECODES_PER_CALL`
+        decodes); the draws are a function of ``seed`` and the batching. Returns numpy.
         """
         if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
             raise ValueError(f"`num_samples` must be an integer >= 1, got {num_samples!r}.")

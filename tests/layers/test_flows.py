@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ae_zoo.layers.flows import FLOWS, MADE, PlanarFlow, RadialFlow, made_degrees, make_flow
+from ae_zoo.layers.flows import (
+    FLOWS,
+    MADE,
+    PlanarFlow,
+    RadialFlow,
+    made_degrees,
+    make_flow,
+)
 
 
 def autodiff_log_det(bijector, z):

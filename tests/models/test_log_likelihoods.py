@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 
 from ae_zoo import models
-from tests.models.test_priors import mog_components, np_mixture_log_prob, vamp_components
+from tests.models.test_priors import (
+    mog_components,
+    np_mixture_log_prob,
+    vamp_components,
+)
 from tests.models.test_vae import SHAPE, grid_quadrature, prototype_images
 
 NAMES = ("iwae", "miwae", "piwae", "ciwae", "vae_iaf", "vae_nf", "vamp", "mog_vae")
