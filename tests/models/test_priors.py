@@ -14,6 +14,7 @@ from scipy import stats
 from scipy.special import log_softmax, logsumexp, softmax
 
 from ae_zoo.models import MixtureOfGaussiansVAE, VampPriorVAE
+from tests import battery
 from tests.models.test_vae import SHAPE, prototype_images, raw_posterior
 
 
@@ -172,3 +173,11 @@ def test_vamp_pseudo_inputs_are_made_when_the_model_is_built():
     model.fit(prototype_images(16), epochs=1, batch_size=8, verbose=0)
     assert tuple(model.pseudo_input_logits.shape) == (3, *SHAPE)
     assert np.all((np.asarray(model.pseudo_inputs) > 0) & (np.asarray(model.pseudo_inputs) < 1))
+
+
+def test_conditional_vamp_exports_a_stateless_generate_signature(tmp_path):
+    """The shared battery's export check on the VampPrior under labels: ``generate`` draws
+    from p(z|y) in the graph exactly as ``sample(labels=...)`` does."""
+    model = ConditionalVamp(latent_dim=2, input_shape=battery.SHAPE, hidden_units=(16,),
+                            num_pseudo_inputs=4, seed=0)
+    battery.check_export(model, tmp_path)
