@@ -133,8 +133,7 @@ class VampPriorVAE(MixturePrior):
 
 @register("mog_vae")
 class MixtureOfGaussiansVAE(MixturePrior):
-    """VAE with a learned mixture-of-Gaussians prior (as TensorFlow Probability's VAE
-    example; Dilokthanakul et al. 2016 learn such a prior too).
+    """VAE with a learned mixture-of-Gaussians prior (as in TFP's VAE example).
 
     Minimizes -E_q[log p(x|z)] + beta * E_q[log q(z|x) - log p(z)] (the KL as a Monte Carlo
     estimate) with p(z) = sum_k softmax(a)_k N(m_k, diag softplus(s_k)^2): K =
