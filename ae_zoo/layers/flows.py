@@ -146,6 +146,20 @@ def make_flow(kind, params):
     raise ValueError(f"Unknown flow {kind!r}; expected one of {', '.join(FLOWS)}.")
 
 
+def identity_parameters(kind, dim, rng):
+    """Raw parameters (numpy, FLOWS[kind](dim)) at which the ``kind`` flow is the identity,
+    so that a flow can start as one. Planar: u_hat = 0, which the constraint gives for
+    u = c w / |w|^2 with softplus(c) = 1, w drawn from ``rng`` (a numpy Generator) and
+    b = 0. Radial: beta = 0, which beta_raw = alpha_raw gives."""
+    if kind == "planar":
+        w = rng.normal(0.0, 1.0 / np.sqrt(dim), dim)
+        u = np.log(np.expm1(1.0)) * w / np.sum(w * w)
+        return np.concatenate([u, w, [0.0]]).astype("float32")
+    if kind == "radial":
+        return np.zeros(dim + 2, "float32")
+    raise ValueError(f"Unknown flow {kind!r}; expected one of {', '.join(FLOWS)}.")
+
+
 def made_degrees(event_size, hidden_units):
     """MADE's degrees (Germain et al. 2015): inputs 1..D, hidden units cycling through
     0..D-1 (degree 0: the unit sees only the context), outputs 1..D."""

@@ -12,10 +12,11 @@ With labels (a subclass with ``conditional = True`` and ``num_classes``) the flo
 the context of q_0(z|x, y).
 """
 
+import numpy as np
 import tensorflow_probability as tfp
 from keras import layers, ops
 
-from ae_zoo.layers.flows import FLOWS, MADE, make_flow
+from ae_zoo.layers.flows import FLOWS, MADE, identity_parameters, make_flow
 from ae_zoo.models import _checks, hparams
 from ae_zoo.models.registry import register
 from ae_zoo.models.vae import VAE
@@ -131,7 +132,9 @@ class VAENF(FlowVAE):
     Minimizes -E_q[log p(x|z_T)] + beta * E_q[log q(z_T|x) - log p(z_T)] (the KL as a
     Monte Carlo estimate), z_T = f_T o ... o f_1(z_0), each f_t a
     :class:`~ae_zoo.layers.flows.PlanarFlow` or :class:`~ae_zoo.layers.flows.RadialFlow`
-    bijector whose parameters a dense layer computes from the context (mu, log sigma^2).
+    bijector whose parameters a dense layer computes from the context (mu, log sigma^2);
+    the layers start at the parameters where each flow is the identity (the IAF's MADEs
+    start so too), so training starts from the VAE's Gaussian posterior.
 
     Args:
         flows: the flow, first step first: a list such as ``["planar", "radial"]`` or the
@@ -151,12 +154,14 @@ class VAENF(FlowVAE):
     def __init__(self, flows=DEFAULT_FLOWS, **kwargs):
         self.flows = _flow_names(flows)
         super().__init__(**kwargs)
-        d = self.latent_dim
+        d, rng = self.latent_dim, np.random.default_rng(self.seed)
         self.flow_parameters = [
-            layers.Dense(FLOWS[kind](d), dtype="float32", name=f"{kind}_{t}_parameters")
+            layers.Dense(FLOWS[kind](d), kernel_initializer="zeros", dtype="float32",
+                         name=f"{kind}_{t}_parameters")
             for t, kind in enumerate(self.flows)]
-        for dense in self.flow_parameters:
+        for kind, dense in zip(self.flows, self.flow_parameters):
             dense.build((None, 2 * d))
+            dense.bias.assign(identity_parameters(kind, d, rng))
 
     def bijectors(self, context):
         """The flow's bijectors for a batch of contexts (B, 2D), first step first."""

@@ -15,6 +15,7 @@ from ae_zoo.layers.flows import (
     MADE,
     PlanarFlow,
     RadialFlow,
+    identity_parameters,
     made_degrees,
     make_flow,
 )
@@ -113,9 +114,22 @@ def test_float32_round_trip_is_close():
         np.testing.assert_allclose(bijector.inverse(tf.constant(y.copy())).numpy(), z, atol=2e-4)
 
 
+@pytest.mark.parametrize("kind", ["planar", "radial"])
+def test_identity_parameters_make_the_identity(kind):
+    params = identity_parameters(kind, 5, np.random.default_rng(0))
+    assert params.shape == (FLOWS[kind](5),)
+    z = np.random.default_rng(1).normal(0.0, 3.0, (50, 5)).astype("float32")
+    bijector = make_flow(kind, tf.constant(params))
+    np.testing.assert_allclose(bijector.forward(tf.constant(z)).numpy(), z, atol=1e-5)
+    np.testing.assert_allclose(bijector.forward_log_det_jacobian(z, event_ndims=1).numpy(), 0.0,
+                               atol=1e-6)
+
+
 def test_unknown_flow_is_an_error():
     with pytest.raises(ValueError, match="planar"):
         make_flow("sylvester", tf.zeros((1, 5)))
+    with pytest.raises(ValueError, match="radial"):
+        identity_parameters("sylvester", 5, np.random.default_rng(0))
 
 
 # ---------------------------------------------------------------------- MADE

@@ -141,6 +141,18 @@ def test_encode_is_the_flow_of_the_posterior_mean(name):
         model.encode(x, return_distribution=True)
 
 
+@pytest.mark.parametrize("cls", [VAEIAF, VAENF])
+def test_a_new_flow_is_the_identity(cls):
+    keras.utils.set_random_seed(0)
+    model = cls(latent_dim=3, input_shape=SHAPE, hidden_units=(16,), seed=0)
+    _, _, _, context, z0 = context_and_noise(3)
+    z, log_det = model.flow(tf.constant(z0), context)
+    # The IAF's two default steps reverse the order of the dimensions once, between them.
+    expected = z0[:, ::-1] if cls is VAEIAF else z0
+    np.testing.assert_allclose(z.numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(log_det.numpy(), 0.0, atol=1e-5)
+
+
 def test_flows_take_a_list_or_a_dashed_string_and_check_them():
     a = make(VAENF, 2, flows=["planar", "radial"])
     b = make(VAENF, 2, flows="planar-radial")
