@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from ae_zoo import models
+from tests import battery
 from tests.models.test_priors import (
     mog_components,
     np_mixture_log_prob,
@@ -92,3 +93,22 @@ def test_log_likelihood_agrees_with_brute_force(name, labelled):
     assert np.all(gap < 5 * error), (gap, error)  # a lower bound, up to its Monte Carlo error
     assert np.mean(elbo_gap) < -0.1, elbo_gap  # one draw is clearly looser, so K matters
     assert np.all(gap > 0.1 * elbo_gap - 5 * error), (gap, elbo_gap)  # and K = 2000 closes it
+
+
+#: The IWAE trains on K draws per example, the IAF VAE on one draw through a flow of
+#: (K, B, D) codes in ``log_likelihood``: the two ways the switches are tiled over draws.
+@pytest.mark.parametrize("name", ["iwae", "vae_iaf"])
+def test_objective_and_log_likelihood_agree_on_pooling_switches(name):
+    """With ``conv_unpool`` networks (the encoder's switches must reach the decoder for
+    every draw), the ELBO the objective tracks and the one-draw ``log_likelihood`` are two
+    estimates of the same expectation."""
+    keras.utils.set_random_seed(0)
+    model = models.create(name, latent_dim=2, input_shape=battery.SHAPE,
+                          architecture="conv_unpool", filters=(4,), seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    x = np.tile(battery.digits(16)[0], (40, 1, 1, 1))
+    model.fit(x[:64], epochs=2, batch_size=16, verbose=0)
+    elbo = model.evaluate(x, batch_size=len(x), return_dict=True, verbose=0)["elbo"]
+    one = model.log_likelihood(x, num_samples=1, batch_size=len(x))
+    error = one.std() / np.sqrt(len(one))
+    assert abs(one.mean() - elbo) < 6 * error, (one.mean(), elbo, error)
