@@ -16,14 +16,22 @@ MODELS = {
     "annealed_vae": "AnnealedVAE: rec + gamma * |KL - C(t)|, capacity C growing (Burgess et al. 2018)",
     "beta_tcvae": "BetaTCVAE: rec + KL + (beta - 1) * total correlation (Chen et al. 2018)",
     "beta_vae": "BetaVAE: the VAE objective with beta = 4 (Higgins et al. 2017)",
+    "ciwae": "CIWAE: -(beta * ELBO + (1 - beta) * IWAE_K) on the same K draws (Rainforth et al. 2018)",
     "conv_ae": "ConvAutoencoder: the autoencoder with conv networks by default",
     "cvae": "ConditionalVAE: the VAE objective, conditioned on class labels (Sohn et al. 2015)",
     "denoising_ae": "DenoisingAutoencoder: reconstructs the clean input from a corrupted copy",
     "dip_vae_i": "DIPVAEI: rec + KL + moment matching of Cov[mu(x)] (Kumar et al. 2018)",
     "dip_vae_ii": "DIPVAEII: rec + KL + moment matching of Cov[z] (Kumar et al. 2018)",
     "factor_vae": "FactorVAE: rec + KL + gamma * TC from a discriminator (Kim and Mnih 2018)",
+    "iwae": "IWAE: -IWAE_K, the importance-weighted bound with K samples (Burda et al. 2016)",
+    "miwae": "MIWAE: -(1/M) sum_m IWAE_K over M groups of K draws (Rainforth et al. 2018)",
+    "mog_vae": "MixtureOfGaussiansVAE: -ELBO under a learned mixture-of-Gaussians prior",
+    "piwae": "PIWAE: encoder on the MIWAE bound, decoder on the IWAE bound (Rainforth et al. 2018)",
     "sparse_ae": "SparseAutoencoder: reconstruction + an L1 or KL sparsity penalty on the code",
     "vae": "VAE: -ELBO, -E_q[log p(x|z)] + beta * KL(q(z|x) || N(0, I)) (Kingma and Welling 2014)",
+    "vae_iaf": "VAEIAF: -ELBO, q(z|x) refined by an inverse autoregressive flow (Kingma et al. 2016)",
+    "vae_nf": "VAENF: -ELBO, q(z|x) refined by planar/radial flows (Rezende and Mohamed 2015)",
+    "vamp": "VampPriorVAE: -ELBO under the VampPrior, a mixture of q(z|u_k) (Tomczak and Welling 2018)",
 }
 
 #: Dataset name -> what it holds, in one line.

@@ -305,13 +305,14 @@ def latent_stats(model, x, labels=None, batch_size=256, quantile_levels=QUANTILE
       ``active_units`` its count (Burda et al. 2016, "Importance Weighted
       Autoencoders");
     - ``kl_per_dim``: E_x KL(q(z_j|x) || N(0, 1)) =
-      E_x 0.5 (sigma_j^2 + mu_j^2 - log sigma_j^2 - 1) for a Gaussian posterior
-      (sums to the mean KL term), None for other models;
+      E_x 0.5 (sigma_j^2 + mu_j^2 - log sigma_j^2 - 1) for a Gaussian posterior and
+      the prior N(0, I) (sums to the mean KL term), None for other models (a learned
+      mixture prior's KL does not split over dimensions);
     - ``num_examples``, ``latent_dim``, ``active_threshold``.
 
     ``return_codes=True`` returns ``(stats, codes)``, the codes (N, latent_dim) too.
     """
-    if model.posterior_type == "gaussian":
+    if model.posterior_type == "gaussian" and model.prior_type == "standard_normal":
         mean, scale = latent_codes(model, x, labels, batch_size, return_scale=True)
     else:
         mean, scale = latent_codes(model, x, labels, batch_size), None

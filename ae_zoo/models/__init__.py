@@ -17,6 +17,9 @@ from ae_zoo.models.disentangling import (
     dip_covariance_penalty,
     minibatch_weighted_tc,
 )
+from ae_zoo.models.flows import VAEIAF, VAENF, FlowVAE
+from ae_zoo.models.iwae import CIWAE, IWAE, MIWAE, PIWAE, ImportanceWeighted
+from ae_zoo.models.priors import MixtureOfGaussiansVAE, MixturePrior, VampPriorVAE
 from ae_zoo.models.preset import from_preset
 from ae_zoo.models.registry import create, get, load_plugins, names, plugins, register
 from ae_zoo.models.sparse import SparseAutoencoder
@@ -29,6 +32,7 @@ __all__ = [
     "Autoencoder",
     "BetaTCVAE",
     "BetaVAE",
+    "CIWAE",
     "ConditionalVAE",
     "ConvAutoencoder",
     "DIPVAE",
@@ -36,9 +40,19 @@ __all__ = [
     "DIPVAEII",
     "DenoisingAutoencoder",
     "FactorVAE",
+    "FlowVAE",
+    "IWAE",
+    "ImportanceWeighted",
     "KerasEngine",
+    "MIWAE",
+    "MixtureOfGaussiansVAE",
+    "MixturePrior",
+    "PIWAE",
     "SparseAutoencoder",
     "VAE",
+    "VAEIAF",
+    "VAENF",
+    "VampPriorVAE",
     "create",
     "dip_covariance_penalty",
     "from_preset",

@@ -49,3 +49,16 @@ def int_range(low, high, default, step=None, sampling="linear"):
     if step is not None:
         spec["step"] = int(step)
     return spec
+
+
+def choice(values, default):
+    """A choice among ``values`` kept as they are (ints stay ints, strings strings); the
+    default is ``default`` when it is one of them, else the nearest number (on a log scale
+    for positive numbers); a string default that is not among them is offered first."""
+    values = list(values)
+    if default not in values:
+        if isinstance(default, str):
+            values = [default] + values
+        else:
+            default = _nearest(values, default)
+    return {"type": "choice", "values": values, "default": default}

@@ -26,6 +26,14 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 IWAE_DECODES_PER_CALL = 32768
 # Bounds on log sigma^2 that keep exp() finite in float32 early in training.
 _LOG_VAR_RANGE = (-30.0, 20.0)
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def log_mean_exp(log_w, axis=0):
+    """log (1/S) sum_s exp(log_w_s) along ``axis``: the importance-weighted bound of
+    log weights ``log_w`` (Burda et al. 2016), computed stably."""
+    count = ops.cast(ops.shape(log_w)[axis], log_w.dtype)
+    return ops.logsumexp(log_w, axis=axis) - ops.log(count)
 
 
 def prior_draws(seeds, latent_dim):
@@ -71,6 +79,9 @@ class VAE(Autoencoder):
     maximized_terms = ("elbo",)
     #: The ELBO is not weighed by beta, so trials of a search compare on it.
     tuning_objective = "val_elbo"
+    #: Whether KL(q(z|x) || p(z)) is computed in closed form (:meth:`kl_term`); a flow
+    #: posterior or a mixture prior has none and reports the Monte Carlo estimate.
+    analytic_kl = True
     beta_is_kl_weight = True
     excluded_arguments = ("reconstruction_loss",)  # the likelihood decides it
 
@@ -129,11 +140,28 @@ class VAE(Autoencoder):
         mean, log_var, _ = self.posterior_params(x, training, condition)
         return tfd.MultivariateNormalDiag(loc=mean, scale_diag=ops.exp(0.5 * log_var))
 
-    def prior(self):
-        """p(z) = N(0, I) as a ``tfd.MultivariateNormalDiag``."""
+    def prior(self, condition=None):
+        """p(z) = N(0, I) as a ``tfd.MultivariateNormalDiag`` (the same under every condition;
+        a learned prior overrides it)."""
         return tfd.MultivariateNormalDiag(
             loc=tf.zeros(self.latent_dim), scale_diag=tf.ones(self.latent_dim)
         )
+
+    def posterior_draw(self, mean, log_var, eps):
+        """``(z, log q(z|x))`` for standard-normal noise ``eps`` (..., B, D): the
+        reparameterized draw z = mu + sigma * eps and its log density, summed over
+        dimensions (a flow posterior transforms z further and corrects the density)."""
+        z = mean + ops.exp(0.5 * log_var) * eps
+        log_q = -0.5 * ops.sum(ops.square(eps) + log_var + _LOG_2PI, axis=-1)
+        return z, log_q
+
+    def kl_term(self, mean, log_var, z, log_q, condition=None):
+        """The mean KL(q(z|x) || p(z)): analytic when :attr:`analytic_kl`, otherwise the
+        Monte Carlo estimate, the mean of log q(z|x) - log p(z) at the draws ``z``."""
+        if self.analytic_kl:
+            q = tfd.MultivariateNormalDiag(loc=mean, scale_diag=ops.exp(0.5 * log_var))
+            return ops.mean(tfd.kl_divergence(q, self.prior(condition)))
+        return ops.mean(log_q - self.prior(condition).log_prob(z))
 
     def _event_ndims(self, logits):
         return len(self.example_shape) if self.example_shape else len(logits.shape) - 1
@@ -169,23 +197,50 @@ class VAE(Autoencoder):
     def elbo_terms(self, x, y=None, *, labels=None, training=False):
         """The parts of the ELBO for a batch (under ``labels`` for a conditional model).
 
-        Returns a dict: ``q`` (the posterior), ``z`` (one reparameterized draw
-        z = mu + sigma * eps), ``reconstruction`` (-log p(x|z), batch mean) and
-        ``kl`` (KL(q || p), batch mean).
+        Returns a dict: ``q`` (the Gaussian q(z|x), before any flow), ``z`` (one
+        reparameterized draw, z = mu + sigma * eps), ``log_q`` (log q(z|x) at it),
+        ``reconstruction`` (-log p(x|z), batch mean) and ``kl`` (:meth:`kl_term`).
         """
         condition = self.condition(labels)
         mean, log_var, side = self.posterior_params(x, training, condition)
-        scale = ops.exp(0.5 * log_var)
-        q = tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
+        q = tfd.MultivariateNormalDiag(loc=mean, scale_diag=ops.exp(0.5 * log_var))
         # The reparameterization trick, z = mu + sigma * eps, eps ~ N(0, I) drawn statelessly
         # (Philox: XLA's CPU lowering of the default generator is ~50x slower).
-        z = mean + scale * _random.normal(ops.shape(mean), self.seed_generator)
+        eps = _random.normal(ops.shape(mean), self.seed_generator)
+        z, log_q = self.posterior_draw(mean, log_var, eps)
         logits = self._decoder_logits(self.decoder_input(z, condition), side, training)
         target = ops.cast(self.reconstruction_target(x, y), "float32")
         rec = -ops.mean(self.decoder_log_prob(logits, target))
-        kl = ops.mean(tfd.kl_divergence(q, self.prior()))
-        return {"q": q, "z": z, "z_mean": mean, "z_log_var": log_var,
+        kl = self.kl_term(mean, log_var, z, log_q, condition)
+        return {"q": q, "z": z, "log_q": log_q, "z_mean": mean, "z_log_var": log_var,
                 "reconstruction": rec, "kl": kl}
+
+    def log_weights(self, x, num_samples, *, target=None, condition=None, seed=None,
+                    training=False):
+        """The importance weights of ``num_samples`` = S draws z_s ~ q(z|x) per example:
+        log w_s = log p(x|z_s) + log p(z_s) - log q(z_s|x).
+
+        Returns a dict of ``log_px``, ``log_pz``, ``log_q`` (each (S, B); their sum with
+        the sign above is log w), ``z`` (S, B, D), ``z_mean`` and ``z_log_var`` (B, D).
+        The noise comes from the stateless ``seed`` (int32 [2]), or else from the model's
+        seed generator; ``target`` (default ``x``) is what p(x|z) scores.
+        """
+        mean, log_var, side = self.posterior_params(x, training, condition)
+        batch = ops.shape(mean)[0]
+        shape = (num_samples, batch, self.latent_dim)
+        eps = (_random.normal(shape, self.seed_generator) if seed is None
+               else tf.random.stateless_normal(shape, seed, alg="philox"))
+        z, log_q = self.posterior_draw(mean, log_var, eps)
+        flat_z = ops.reshape(z, (-1, self.latent_dim))
+        flat_cond = None if condition is None else ops.tile(condition, (num_samples, 1))
+        flat_side = {name: ops.tile(v, (num_samples,) + (1,) * (len(v.shape) - 1))
+                     for name, v in side.items()}
+        logits = self._decoder_logits(self.decoder_input(flat_z, flat_cond), flat_side, training)
+        logits = ops.reshape(logits, (num_samples, batch, *logits.shape[1:]))
+        target = ops.cast(x if target is None else target, "float32")
+        return {"log_px": self.decoder_log_prob(logits, target[None]),
+                "log_pz": self.prior(condition).log_prob(z), "log_q": log_q, "z": z,
+                "z_mean": mean, "z_log_var": log_var}
 
     def report(self, terms, loss, **extra):
         """The tracked terms: loss, reconstruction_loss, kl, elbo, plus ``extra``."""
@@ -220,11 +275,12 @@ class VAE(Autoencoder):
         """Importance-weighted estimate of log p(x) per example (Burda et al. 2016).
 
         log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K,
-        z_k ~ q(z|x), K = ``num_samples``. K = 1 is a one-sample ELBO; the
-        estimate is a lower bound that tightens as K grows. Runs through one compiled
-        function, ``batch_size`` examples a call (fewer when K x batch_size would exceed
-        :data:`IWAE_DECODES_PER_CALL` decodes); the draws are a function of ``seed`` and
-        the batching. Returns numpy.
+        z_k ~ q(z|x), K = ``num_samples``, with the model's own posterior
+        (:meth:`posterior_draw`: a flow's log q includes its log-determinants) and prior
+        (:meth:`prior`). K = 1 is a one-sample ELBO; the estimate is a lower bound that
+        tightens as K grows. Runs through one compiled function, ``batch_size`` examples a
+        call (fewer when K x batch_size would exceed :data:`IWAE_DECODES_PER_CALL`
+        decodes); the draws are a function of ``seed`` and the batching. Returns numpy.
         """
         if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
             raise ValueError(f"`num_samples` must be an integer >= 1, got {num_samples!r}.")
@@ -249,18 +305,8 @@ class VAE(Autoencoder):
         return np.concatenate(out) if out else np.zeros((0,), "float32")
 
     def _iwae_batch(self, x, k, seed, condition=None):
-        mean, log_var, side = self.posterior_params(x, False, condition)
-        q = tfd.MultivariateNormalDiag(loc=mean, scale_diag=ops.exp(0.5 * log_var))
-        z = q.sample(k, seed=seed)  # (K, B, D)
-        batch = ops.shape(x)[0]
-        flat_z = ops.reshape(z, (-1, self.latent_dim))
-        flat_cond = None if condition is None else ops.tile(condition, (k, 1))
-        flat_side = {name: ops.tile(v, (k,) + (1,) * (len(v.shape) - 1)) for name, v in side.items()}
-        logits = self._decoder_logits(self.decoder_input(flat_z, flat_cond), flat_side)
-        logits = ops.reshape(logits, (k, batch, *logits.shape[1:]))
-        log_px = self.decoder_log_prob(logits, x[None])
-        log_w = log_px + self.prior().log_prob(z) - q.log_prob(z)
-        return tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(float(k))
+        w = self.log_weights(x, k, condition=condition, seed=seed)
+        return log_mean_exp(w["log_px"] + w["log_pz"] - w["log_q"])
 
     def kl_per_dim(self, x, *, labels=None, batch_size=None):
         """KL(q(z_j|x) || N(0, 1)) per latent dimension j, averaged over ``x``: shape (latent_dim,)."""

@@ -93,12 +93,13 @@ def spread_posterior(model, seed=0):
     return model
 
 
-def grid_quadrature(logits_fn, x, mu, log_var, half_width=6.0, points=241):
+def grid_quadrature(logits_fn, x, mu, log_var, half_width=6.0, points=241, log_prior=None):
     """Brute-force references for a 2-d latent on a grid of z.
 
     ``logits_fn(z)`` gives the decoder's Bernoulli logits; ``mu``/``log_var`` the
-    posterior. Returns (log p(x) = log sum_g p(x|z_g) p(z_g) h^2, and
-    E_q[log p(x|z)] = sum_g q(z_g|x) log p(x|z_g) / sum_g q(z_g|x)), per example.
+    posterior; ``log_prior(z)`` log p(z) per row (default N(0, I)). Returns (log p(x) =
+    log sum_g p(x|z_g) p(z_g) h^2, and E_q[log p(x|z)] = sum_g q(z_g|x) log p(x|z_g) /
+    sum_g q(z_g|x)), per example.
     """
     axis = np.linspace(-half_width, half_width, points)
     h = axis[1] - axis[0]
@@ -106,8 +107,8 @@ def grid_quadrature(logits_fn, x, mu, log_var, half_width=6.0, points=241):
     logits = np.asarray(logits_fn(grid.astype("float32")), np.float64).reshape(len(grid), -1)
     xf = np.asarray(x, np.float64).reshape(len(x), -1)
     log_px_z = xf @ log_expit(logits).T + (1 - xf) @ log_expit(-logits).T  # (n, G)
-    log_prior = stats.norm.logpdf(grid).sum(-1)
-    log_px = logsumexp(log_px_z + log_prior, axis=1) + 2 * np.log(h)
+    log_p_z = stats.norm.logpdf(grid).sum(-1) if log_prior is None else log_prior(grid)
+    log_px = logsumexp(log_px_z + log_p_z, axis=1) + 2 * np.log(h)
     log_q = stats.norm.logpdf(grid[None], mu[:, None], np.exp(0.5 * log_var)[:, None]).sum(-1)
     weights = np.exp(log_q - logsumexp(log_q, axis=1, keepdims=True))
     return log_px, np.sum(weights * log_px_z, axis=1)
