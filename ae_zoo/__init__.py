@@ -24,6 +24,7 @@ from ae_zoo.models import (  # noqa: E402
     create,
     register,
 )
+from ae_zoo import samplers  # noqa: E402
 from ae_zoo import training  # noqa: E402
 from ae_zoo import export  # noqa: E402
 from ae_zoo.export import export_saved_model, load_pretrained  # noqa: E402
@@ -50,5 +51,6 @@ __all__ = [
     "models",
     "nets",
     "register",
+    "samplers",
     "training",
 ]

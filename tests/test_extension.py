@@ -157,7 +157,7 @@ def test_register_rejects_what_is_not_a_model_and_a_taken_name(monkeypatch):
 #: package root (``import ae_zoo``) is the composition root above them all.
 LAYERS = [
     {"_io", "_random", "_version", "optimizers"}, {"data"}, {"layers"}, {"nets"}, {"models"},
-    {"training"}, {"export"}, {"evaluation"}, {"viz"}, {"experiments"}, {"tuning"},
+    {"samplers"}, {"training"}, {"export"}, {"evaluation"}, {"viz"}, {"experiments"}, {"tuning"},
     {"cli", "__main__", "examples", "ae_zoo"},
 ]
 

@@ -2,7 +2,10 @@
 
 A run directory holds ``run.json`` (the validated recipe and versions, to reproduce or
 export the run), ``model.keras``, ``history.csv``, ``metrics.json``,
-``reconstructions.png`` and, for a generative model, ``samples.png``; with the matching
+``reconstructions.png`` and ``samples.png`` (for every model that can sample: after
+training the runner fits the recipe's ``sampler``, by default the model's own default
+sampler, to the training codes and attaches it, so ``model.keras`` and the export carry
+it; a generative model without one samples its prior); with the matching
 callbacks also ``best.keras`` and TensorBoard ``logs/``, and with an ``export`` section a
 SavedModel. Every file is written under a temporary name and renamed when complete. An
 interrupted run resumes from its last finished epoch (``backup/``, Keras'
@@ -21,6 +24,7 @@ import tensorflow as tf
 import yaml
 
 from ae_zoo import data as data_lib
+from ae_zoo import samplers
 from ae_zoo._io import save_model, write_json
 from ae_zoo._version import __version__
 from ae_zoo.evaluation.measures import evaluate_model
@@ -132,6 +136,12 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
 
     metrics = evaluate_model(model, test_set, batch_size=training["batch_size"],
                              iwae_samples=training["iwae_samples"])
+    start = time.time()
+    sampler = samplers.fit_default(model, train_set.x, name=recipe["sampler"]["name"],
+                                   options=recipe["sampler"]["options"], seed=seed,
+                                   verbose=verbose)
+    if sampler is not None:
+        metrics["sampler_seconds"] = time.time() - start
     metrics.update(train_seconds=train_seconds, epochs=epochs,
                    steps=int(model.optimizer.iterations.numpy()),
                    num_train_examples=len(train_set), num_test_examples=len(test_set),

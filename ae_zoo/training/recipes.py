@@ -14,6 +14,7 @@ raise :class:`RecipeError` naming the key, e.g. ``training.batch_size: must be >
     data: {name: mnist5k}
     training: {epochs: 30, batch_size: 128, seed: 0, optimizer: {name: adam, learning_rate: 0.001}}
     callbacks: {early_stopping: {patience: 10}}
+    sampler: {name: default}          # or none, gmm, two_stage, maf, pixelcnn; options: {...}
     export: {dir: saved_models/vae_mnist5k}
 """
 
@@ -23,7 +24,7 @@ import os
 
 import yaml
 
-from ae_zoo import data, models, nets
+from ae_zoo import data, models, nets, samplers
 
 
 class RecipeError(ValueError):
@@ -159,6 +160,12 @@ SCHEMA = {
             "update": Field(str, "batch", choices=("batch", "epoch")),
         }),
     },
+    "sampler": {
+        "name": Field(str, "default", doc="the sampler fitted to the codes after training: "
+                                          "default (the model's default_sampler), none, or a "
+                                          "name of ae_zoo.samplers"),
+        "options": Field(dict, {}, doc="the sampler's keyword arguments"),
+    },
     "export": _optional_section({
         "dir": Field(str, doc="SavedModel base directory; a relative path is inside the run"),
         "version": _positive_int(),
@@ -253,6 +260,13 @@ def _check_semantics(recipe):
                     f"callbacks.{name}.monitor: {section['monitor']} needs validation data, but "
                     "data.validation_split is 0; hold some out or monitor a training metric"
                 )
+    sampler = recipe["sampler"]["name"]
+    if sampler not in ("default", "none", *samplers.names()):
+        raise RecipeError(f"sampler.name: unknown sampler {sampler!r}; valid names: default, none, "
+                          f"{', '.join(samplers.names())}")
+    if sampler not in ("default", "none") and cls.conditional:
+        raise RecipeError(f"sampler.name: {model['name']} is conditional; samplers model "
+                          "unconditional codes (use none)")
     schedule = training["lr_schedule"]
     if schedule and schedule["name"] == "exponential" and not schedule["decay_steps"]:
         raise RecipeError("training.lr_schedule.decay_steps: required for the exponential schedule")
