@@ -45,6 +45,10 @@ class MaskedConv2D(keras.layers.Conv2D):
         kwargs.setdefault("padding", "same")
         if kwargs["padding"] != "same" or kwargs.get("strides", 1) not in (1, (1, 1)):
             raise ValueError("MaskedConv2D keeps the grid: padding='same', strides 1.")
+        if isinstance(kernel_size, (tuple, list)):  # as get_config gives it back
+            if len(set(kernel_size)) != 1:
+                raise ValueError(f"MaskedConv2D's kernel is square, got {kernel_size!r}.")
+            kernel_size = kernel_size[0]
         self.mask_type = mask_type
         self._mask = pixelcnn_mask(kernel_size, mask_type)
         super().__init__(filters, kernel_size, **kwargs)
