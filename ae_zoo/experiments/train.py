@@ -70,6 +70,13 @@ def _callbacks(recipe, model, out, preview_set, resuming):
     return result
 
 
+def _head(dataset, n):
+    """The first ``n`` images of ``dataset`` (in memory or streamed), float32 in [0, 1]."""
+    if isinstance(dataset, data_lib.StreamingImageDataset):
+        return dataset.head(n).x
+    return data_lib.ImageDataset(dataset.name, dataset.split, dataset.images[:n]).x
+
+
 def run(recipe, *, verbose=1, callbacks=None, command=None):
     """Runs a validated recipe (see :mod:`ae_zoo.training.recipes`) end to end.
 
@@ -136,11 +143,11 @@ def run(recipe, *, verbose=1, callbacks=None, command=None):
 
     metrics = evaluate_model(model, test_set, batch_size=training["batch_size"],
                              iwae_samples=training["iwae_samples"])
-    start = time.time()
-    sampler = samplers.fit_default(model, train_set.x, name=recipe["sampler"]["name"],
-                                   options=recipe["sampler"]["options"], seed=seed,
-                                   verbose=verbose)
-    if sampler is not None:
+    sampler = samplers.resolve(model, recipe["sampler"]["name"])
+    if sampler is not None:  # fitted to the codes of the first training examples
+        start = time.time()
+        samplers.create(sampler, **recipe["sampler"]["options"]).fit(
+            model, _head(train_set, recipe["sampler"]["examples"]), seed=seed, verbose=verbose)
         metrics["sampler_seconds"] = time.time() - start
     metrics.update(train_seconds=train_seconds, epochs=epochs,
                    steps=int(model.optimizer.iterations.numpy()),

@@ -23,7 +23,15 @@ from ae_zoo.samplers.base import Sampler
 from ae_zoo.samplers.gaussian import GaussianMixtureSampler, NormalSampler
 from ae_zoo.samplers.learned import MAFSampler, TwoStageSampler, build_made
 from ae_zoo.samplers.pixelcnn import PixelCNNSampler, build_gated_pixelcnn
-from ae_zoo.samplers.registry import SAMPLERS, create, default_for, fit_default, get, names
+from ae_zoo.samplers.registry import (
+    SAMPLERS,
+    create,
+    default_for,
+    fit_default,
+    get,
+    names,
+    resolve,
+)
 
 __all__ = [
     "SAMPLERS",
@@ -40,4 +48,5 @@ __all__ = [
     "fit_default",
     "get",
     "names",
+    "resolve",
 ]

@@ -37,11 +37,17 @@ def default_for(model):
     return None if model.generative else "gmm"
 
 
+def resolve(model, name="default"):
+    """The sampler ``name`` stands for with ``model`` (``"default"``: :func:`default_for`),
+    or None for ``"none"`` or no default."""
+    name = default_for(model) if name == "default" else name
+    return None if name in (None, "none") else name
+
+
 def fit_default(model, x, *, name="default", options=None, seed=0, verbose=0):
     """Fits and attaches ``model``'s sampler (``name``: a sampler name, ``"default"`` for
     :func:`default_for`, or ``"none"``) on the images ``x``; returns it, or None."""
-    if name == "default":
-        name = default_for(model)
-    if name in (None, "none"):
+    name = resolve(model, name)
+    if name is None:
         return None
     return create(name, **(options or {})).fit(model, x, seed=seed, verbose=verbose)

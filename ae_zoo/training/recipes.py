@@ -165,6 +165,9 @@ SCHEMA = {
                                           "default (the model's default_sampler), none, or a "
                                           "name of ae_zoo.samplers"),
         "options": Field(dict, {}, doc="the sampler's keyword arguments"),
+        "examples": _positive_int(60000, doc="the sampler is fitted to the codes of at most "
+                                             "this many training examples (a streamed split: "
+                                             "its first ones)"),
     },
     "export": _optional_section({
         "dir": Field(str, doc="SavedModel base directory; a relative path is inside the run"),
