@@ -142,6 +142,8 @@ SCHEMA = {
         }),
         "early_stopping": _optional_section({
             "monitor": Field(str, "val_loss"),
+            "mode": Field(str, "min", choices=("min", "max"),
+                          doc="min: a loss term (Keras cannot tell for a term it does not know)"),
             "patience": Field(int, 10, minimum=0),
             "min_delta": Field(float, 0.0, minimum=0.0),
             "restore_best_weights": Field(bool, False),
