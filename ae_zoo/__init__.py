@@ -29,7 +29,7 @@ _EXPORTS = {
     "export_saved_model": "ae_zoo.export",
     "load_pretrained": "ae_zoo.export",
 }
-_MODULES = ("data", "layers", "models", "nets", "training", "export")
+_MODULES = ("data", "layers", "models", "nets", "samplers", "training", "export")
 
 __all__ = sorted([*_EXPORTS, *_MODULES])
 

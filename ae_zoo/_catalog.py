@@ -12,6 +12,7 @@ ENTRY_POINT_GROUP = "ae_zoo.models"
 
 #: Built-in model name -> what it is and what it minimizes, in one line.
 MODELS = {
+    "aae": "AAE: rec + w * E[-log D(z)], a code discriminator with its own optimizer (Makhzani et al. 2016)",
     "ae": "Autoencoder: reconstruction error (MSE, or BCE on logits)",
     "annealed_vae": "AnnealedVAE: rec + gamma * |KL - C(t)|, capacity C growing (Burgess et al. 2018)",
     "beta_tcvae": "BetaTCVAE: rec + KL + (beta - 1) * total correlation (Chen et al. 2018)",
@@ -23,15 +24,21 @@ MODELS = {
     "dip_vae_i": "DIPVAEI: rec + KL + moment matching of Cov[mu(x)] (Kumar et al. 2018)",
     "dip_vae_ii": "DIPVAEII: rec + KL + moment matching of Cov[z] (Kumar et al. 2018)",
     "factor_vae": "FactorVAE: rec + KL + gamma * TC from a discriminator (Kim and Mnih 2018)",
+    "info_vae": "InfoVAE: rec + (1 - alpha) KL + (alpha + lambda - 1) MMD(q(z), p(z)) (Zhao et al. 2019)",
     "iwae": "IWAE: -IWAE_K, the importance-weighted bound with K samples (Burda et al. 2016)",
     "miwae": "MIWAE: -(1/M) sum_m IWAE_K over M groups of K draws (Rainforth et al. 2018)",
     "mog_vae": "MixtureOfGaussiansVAE: -ELBO under a learned mixture-of-Gaussians prior",
     "piwae": "PIWAE: encoder on the MIWAE bound, decoder on the IWAE bound (Rainforth et al. 2018)",
+    "rae_gp": "RAEGP: rec + beta ||z||^2 + lambda * a gradient penalty on the decoder (Ghosh et al. 2020)",
+    "rae_l2": "RAEL2: rec + beta ||z||^2 + lambda * L2 on the decoder's weights (Ghosh et al. 2020)",
     "sparse_ae": "SparseAutoencoder: reconstruction + an L1 or KL sparsity penalty on the code",
     "vae": "VAE: -ELBO, -E_q[log p(x|z)] + beta * KL(q(z|x) || N(0, I)) (Kingma and Welling 2014)",
+    "vae_gan": "VAEGAN: KL + a reconstruction in a discriminator's features (Larsen et al. 2016)",
     "vae_iaf": "VAEIAF: -ELBO, q(z|x) refined by an inverse autoregressive flow (Kingma et al. 2016)",
     "vae_nf": "VAENF: -ELBO, q(z|x) refined by planar/radial flows (Rezende and Mohamed 2015)",
     "vamp": "VampPriorVAE: -ELBO under the VampPrior, a mixture of q(z|u_k) (Tomczak and Welling 2018)",
+    "vq_vae": "VQVAE: rec + codebook + commitment losses, nearest-codeword codes (van den Oord et al. 2017)",
+    "wae_mmd": "WAE: rec + lambda * MMD(q(z), N(0, I)), RBF or IMQ kernel (Tolstikhin et al. 2018)",
 }
 
 #: Dataset name -> what it holds, in one line.

@@ -112,6 +112,9 @@ def cmd_train(args):
     else:
         raise ValueError("name a MODEL or pass --recipe recipes/NAME.yaml")
     print(f"\nWrote {result['out']}/: {', '.join(_contents(result['out']))}")
+    if result["model"].sampler_name:
+        print(f"  model.sample draws from its {result['model'].sampler_name} sampler, fitted to "
+              "its training codes")
     _print_test_metrics(result["metrics"])
     return 0
 
@@ -214,11 +217,12 @@ def cmd_evaluate(args):
 def cmd_compare(args):
     from ae_zoo.experiments.compare import compare_models
 
-    if len(args.models) not in (0, 2) or (not args.models and not args.runs):
-        raise ValueError("name two models (e.g. `ae-zoo compare ae vae`), or pass --runs RUN_A RUN_B")
+    if len(args.models) == 1 or (not args.models and not args.runs):
+        raise ValueError("name two or more models (e.g. `ae-zoo compare ae vae`), or pass "
+                         "--runs RUN_A RUN_B ...")
     command = _command_line(args)
-    a, b = args.models or (None, None)
-    result = compare_models(a, b, args.dataset, epochs=args.epochs, latent_dim=args.latent_dim,
+    result = compare_models(args.models or None, args.dataset, epochs=args.epochs,
+                            latent_dim=args.latent_dim,
                             architecture=args.architecture, out=args.out, runs=args.runs,
                             seed=args.seed, overrides=args.set, verbose=args.verbose, log=print,
                             command=command, overwrite=args.overwrite)
@@ -393,26 +397,27 @@ def build_parser():
                    help="seeds the metrics, the samples (image i from seed + i) and the Keras RNG")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("compare", help="train (or load) two models with the same networks and "
+    p = sub.add_parser("compare", help="train (or load) models with the same networks and "
                                        "latent size and write a side-by-side report")
     p.add_argument("models", nargs="*", metavar="MODEL",
-                   help="two registered model names, e.g. ae vae")
+                   help="two or more registered model names, e.g. ae rae_l2 vae wae_mmd vq_vae "
+                        "(with --runs: their labels)")
     p.add_argument("--dataset", default=None, help="dataset name (default: mnist5k, or the runs')")
     p.add_argument("--epochs", type=int, default=None,
-                   help="epochs for both (default: the first model's recipe)")
+                   help="epochs for all (default: the first model's recipe)")
     p.add_argument("--latent-dim", type=int, default=None,
-                   help="latent size of both (default: the first model's recipe)")
+                   help="latent size of all (default: the first model's recipe)")
     p.add_argument("--architecture", choices=("mlp", "conv", "conv_unpool"), default=None,
-                   help="networks of both (default: the first model's recipe)")
-    p.add_argument("--runs", nargs=2, default=None, metavar=("RUN_A", "RUN_B"),
-                   help="compare these two finished runs instead of training")
+                   help="networks of all (default: the first model's recipe)")
+    p.add_argument("--runs", nargs="+", default=None, metavar="RUN",
+                   help="compare these finished runs (two or more) instead of training")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a key of both recipes, e.g. --set training.batch_size=64")
+                   help="override a key of every recipe, e.g. --set training.batch_size=64")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
                    help="Keras verbosity while training")
     p.add_argument("--out", default=None,
-                   help="report folder (default: runs/compare_A_B); the runs go to OUT/MODEL/ and "
+                   help="report folder (default: runs/compare_A_B_...); the runs go to OUT/MODEL/ and "
                         "are reused when there")
     p.add_argument("--overwrite", action="store_true",
                    help="retrain a run in OUT/MODEL/ that was trained otherwise (else refused)")

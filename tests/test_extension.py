@@ -156,8 +156,9 @@ def test_register_rejects_what_is_not_a_model_and_a_taken_name(monkeypatch):
 #: The layers, lowest first: a module imports only from its own layer or lower ones. The
 #: package root (``import ae_zoo``) is the composition root above them all.
 LAYERS = [
-    {"_io", "_random", "_version", "_catalog", "_zoo", "optimizers"}, {"data"}, {"layers"}, {"nets"}, {"models"},
-    {"training"}, {"export"}, {"evaluation"}, {"viz"}, {"experiments"}, {"tuning"},
+    {"_io", "_random", "_version", "_catalog", "_zoo", "optimizers"}, {"data"}, {"layers"},
+    {"nets"}, {"models"}, {"samplers"}, {"training"}, {"export"}, {"evaluation"}, {"viz"},
+    {"experiments"}, {"tuning"},
     {"cli", "__main__", "examples", "ae_zoo"},
 ]
 

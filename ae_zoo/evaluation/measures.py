@@ -15,6 +15,7 @@ _prior_draws = tf.function(prior_draws, reduce_retracing=True)  # one graph, not
 #: What each source of generated images is.
 SAMPLE_SOURCES = {
     "prior": "model.sample: draws from the model's own prior, decoded",
+    "sampler": "model.sample: draws from the sampler fitted to the model's training codes, decoded",
     "normal": "z ~ N(0, I) decoded: the model declares no prior (it is not generative), so these "
               "are the draws a VAE would decode",
 }
@@ -50,12 +51,13 @@ def latent_summary(stats):
 
 
 def draw_samples(model, num_samples, seed=0, labels=None):
-    """``(images, source)``: ``model.sample`` (``"prior"``) for a generative model; for one
-    with continuous codes but no prior, N(0, I) draws decoded (``"normal"``, what the
-    AE-versus-VAE story shows); ``(None, None)`` otherwise. Image i comes from seed
-    ``seed + i`` either way."""
-    if model.generative:
-        return np.asarray(model.sample(num_samples, labels=labels, seed=int(seed))), "prior"
+    """``(images, source)``: ``model.sample`` for a model that can sample (``"sampler"``
+    when a fitted sampler is attached, else ``"prior"``); for one with continuous codes but
+    neither, N(0, I) draws decoded (``"normal"``, what the AE-versus-VAE story shows);
+    ``(None, None)`` otherwise. Image i comes from seed ``seed + i`` either way."""
+    if model.can_sample:
+        source = "prior" if getattr(model, "sampler", None) is None else "sampler"
+        return np.asarray(model.sample(num_samples, labels=labels, seed=int(seed))), source
     if model.latent_kind == "continuous":
         z = _prior_draws(tf.range(num_samples, dtype=tf.int64) + int(seed), int(model.latent_dim))
         return decode_codes(model, z.numpy(), labels), "normal"

@@ -103,14 +103,9 @@ def _losses_and_likelihood(model, data, labels, iwae, batch_size, unavailable):
                               iwae_examples=min(len(data), _IWAE_EXAMPLES))
     losses = {k[len("test_"):]: v for k, v in measured.items()
               if k.startswith("test_") and k not in ("test_reconstruction_mse", "test_iwae_nll")}
-    if model.has_likelihood:
-        definition = "-log p(x|z) summed over pixels, z ~ q(z|x) (one draw), nats per example"
-    else:
-        definition = (f"mean per-pixel {model.reconstruction_loss.upper()} "
-                      f"({'on logits' if model.reconstruction_loss == 'bce' else 'of the output'})"
-                      ", the training loss")
     reconstruction = {"mse": measured["test_reconstruction_mse"],
-                      "loss": losses.get("reconstruction_loss"), "loss_definition": definition}
+                      "loss": losses.get("reconstruction_loss"),
+                      "loss_definition": model.reconstruction_definition}
     likelihood = None
     if model.has_likelihood:
         likelihood = {"elbo": losses.get("elbo"), "kl": losses.get("kl"),
@@ -256,6 +251,7 @@ def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_
     result = {
         "source": {"kind": info["kind"], "path": info["path"], "name": info["name"],
                    "model": info["registry_name"], "capabilities": model.capabilities(),
+                   "sampler": model.sampler_name,
                    "class": (info.get("card") or {}).get("class") or type(model).__name__,
                    "latent_dim": int(model.latent_dim), "input_shape": list(model.example_shape)},
         "dataset": {"name": data.name, "split": split, "options": options,

@@ -2,7 +2,7 @@
 charts of ``ae-zoo benchmark``'s leaderboard.
 
 :func:`make_figures` works on any model, in memory or exported: it asks the model what
-it can do (``conditional``, ``generative``, ``prior_type``, ``denoising``) and skips a
+it can do (``conditional``, ``can_sample``, ``prior_type``, ``denoising``) and skips a
 figure with the reason when the model cannot give it.
 """
 
@@ -82,10 +82,11 @@ def _reconstructions(c, path):
 
 
 def _samples(c, path):
-    if not c.model.generative and not c.autoencoder_samples:
-        return "the model is not generative: it has no prior to sample from"
-    what = ("draws from its prior" if c.model.generative
-            else "N(0, I) draws (no prior: not a generative model)")
+    if not c.model.can_sample and not c.autoencoder_samples:
+        return ("the model cannot sample: it has no prior of its own and no sampler "
+                "(fit one: ae_zoo.samplers)")
+    what = (f"draws from {viz.sampling_source(c.model)}" if c.model.can_sample
+            else "N(0, I) draws (no prior, no sampler)")
     viz.samples_grid(c.model, n=64, seed=c.seed, title=f"{c.name}: decoded {what}, seed {c.seed}",
                      path=path)
     return None
@@ -157,8 +158,8 @@ def make_figures(model, dataset, out, stats, seed=0, figures=FIGURES, suffix="",
 
     ``model``: a Keras model or an exported one (``load_pretrained``); ``stats``: its
     :func:`~ae_zoo.evaluation.latent_stats` on ``dataset``. ``autoencoder_samples``: also
-    decode N(0, I) draws for a model that is not generative (the AE-versus-VAE comparison
-    shows what comes out). Returns ``({figure: file name}, {figure: why it was not drawn})``.
+    decode N(0, I) draws for a model that cannot sample (no prior, no sampler: the
+    comparison shows what comes out). Returns ``({figure: file name}, {figure: why it was not drawn})``.
     """
     context = _Context(model, dataset, stats, int(seed),
                        getattr(model, "registry_name", None) or type(model).__name__,

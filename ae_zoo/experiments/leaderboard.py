@@ -30,7 +30,7 @@ METRICS = (
     ("train_seconds", "train s", "lower", 0),
     ("parameters", "parameters", "lower", 0),
 )
-SOURCES = {"prior": "prior", "normal": "N(0, I)", None: "none"}  # how the tables name them
+SOURCES = {"prior": "prior", "sampler": "sampler", "normal": "N(0, I)", None: "none"}  # how the tables name them
 CSV_FIELDS = ("model", "seed", "sample_source", "steps", "epochs") + tuple(m[0] for m in METRICS) \
     + ("kid_std", "reconstruction_kid", "reconstruction_precision", "reconstruction_recall",
        "elbo", "eval_seconds")
@@ -87,8 +87,9 @@ def markdown(board):
              + (f", test accuracy {network['test_accuracy']:.1%}" if network.get("test_accuracy")
                 else "") + "); rec. FID is the FID of the reconstructions of the test images.",
              "",
-             "Samples: `prior` = the model's own `sample` (its prior); `N(0, I)` = N(0, I) draws "
-             "decoded by a model that declares no prior (not generative: what a VAE's samples "
+             "Samples: `prior` = the model's own `sample` (its prior); `sampler` = the sampler "
+             "fitted to its training codes (`ae-zoo train` fits a model's default one); "
+             "`N(0, I)` = N(0, I) draws decoded by a model that declares no prior (not generative: what a VAE's samples "
              "are compared with in the AE-versus-VAE story). Mean +- std over seeds; ranked by "
              "FID. Parameters count every weight of the model (auxiliary networks included).", "",
              "| rank | model | samples | " + " | ".join(heads) + " |",

@@ -2,7 +2,10 @@
 
 A run directory holds ``run.json`` (the validated recipe and versions, to reproduce or
 export the run), ``model.keras``, ``history.csv``, ``metrics.json``,
-``reconstructions.png`` and, for a generative model, ``samples.png``; with the matching
+``reconstructions.png`` and ``samples.png`` (for every model that can sample: after
+training the runner fits the recipe's ``sampler``, by default the model's own default
+sampler, to the training codes and attaches it, so ``model.keras`` and the export carry
+it; a generative model without one samples its prior); with the matching
 callbacks also ``best.keras`` and TensorBoard ``logs/``, and with an ``export`` section a
 SavedModel. Every file is written under a temporary name and renamed when complete. An
 interrupted run resumes from its last finished epoch (``backup/``,
@@ -23,6 +26,7 @@ import tensorflow as tf
 import yaml
 
 from ae_zoo import data as data_lib
+from ae_zoo import samplers
 from ae_zoo._io import refuse_to_replace, save_model, write_json
 from ae_zoo._version import __version__
 from ae_zoo.evaluation.measures import evaluate_model
@@ -96,6 +100,13 @@ def prepare_run_dir(recipe, out, overwrite=False, restart=False):
     elif os.path.exists(os.path.join(out, ".history.csv.partial")):
         os.remove(os.path.join(out, ".history.csv.partial"))
     return expected
+
+
+def _head(dataset, n):
+    """The first ``n`` images of ``dataset`` (in memory or streamed), float32 in [0, 1]."""
+    if isinstance(dataset, data_lib.StreamingImageDataset):
+        return dataset.head(n).x
+    return data_lib.ImageDataset(dataset.name, dataset.split, dataset.images[:n]).x
 
 
 def _diverged(model, guard, out):
@@ -180,6 +191,12 @@ def run(recipe, *, verbose=1, callbacks=None, command=None, figures=True, overwr
 
     metrics = evaluate_model(model, test_set, batch_size=training["batch_size"],
                              iwae_samples=training["iwae_samples"])
+    sampler = samplers.resolve(model, recipe["sampler"]["name"])
+    if sampler is not None:  # fitted to the codes of the first training examples
+        start = time.time()
+        samplers.create(sampler, **recipe["sampler"]["options"]).fit(
+            model, _head(train_set, recipe["sampler"]["examples"]), seed=seed, verbose=verbose)
+        metrics["sampler_seconds"] = time.time() - start
     metrics.update(train_seconds=train_seconds, epochs=epochs,
                    steps=int(model.optimizer.iterations.numpy()),
                    num_train_examples=len(train_set), num_test_examples=len(test_set),

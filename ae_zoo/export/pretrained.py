@@ -73,7 +73,8 @@ def _capabilities(signatures, specs, card, info):
     """What an exported model can do: its signatures say it; what they cannot say (the
     prior, the kind of codes) the export's own record does, else the card."""
     recorded = info.get("capabilities") or card.get("capabilities") or {}
-    generative = "sample" in signatures or "generate" in signatures
+    samples = "sample" in signatures or "generate" in signatures
+    generative = recorded.get("generative", samples)  # with a sampler, a model samples too
     prior = recorded.get("prior_type", _FAMILY_PRIOR.get(card.get("family")) if generative else None)
     return {
         **CAPABILITIES,
@@ -99,6 +100,8 @@ class PretrainedModel:
         example_shape, latent_dim: one image's shape and the code size.
         conditional, generative, has_likelihood, latent_kind, posterior_type, prior_type,
         denoising: the capabilities (see :data:`ae_zoo.models.CAPABILITIES`).
+        can_sample: whether it exports ``sample`` (or ``generate``): a generative model,
+            or one exported with a sampler (``sampler_name``).
     """
 
     #: An exported model tracks no loss terms: its signatures give no training loss.
@@ -116,6 +119,8 @@ class PretrainedModel:
         self.latent_dim = int(specs["decode"]["inputs"]["z"]["shape"][1])
         for name, value in _capabilities(signatures, specs, card, self.info).items():
             setattr(self, name, value)
+        self.can_sample = "sample" in signatures or "generate" in signatures
+        self.sampler_name = self.info.get("sampler")
 
     def capabilities(self):
         return {name: getattr(self, name) for name in CAPABILITIES}
@@ -213,11 +218,12 @@ class PretrainedModel:
         return self._run("reconstruct", batch_size, **self._inputs("x", x, labels))["reconstruction"]
 
     def sample(self, num_samples, *, labels=None, seed=None, batch_size=256):
-        """``num_samples`` images from the model's prior; image ``i`` from seed ``seed + i``
+        """``num_samples`` images from the model's sampler or prior; image ``i`` from seed ``seed + i``
         (the same images as the in-memory model's ``sample(num_samples, seed=seed)``). A
         conditional model draws under ``labels`` (default: the classes in turn)."""
-        if not self.generative:
-            raise TypeError(f"{self.name} is not generative: it exports no sample signature.")
+        if not self.can_sample:
+            raise TypeError(f"{self.name} is not generative and was exported without a sampler: "
+                            "it has no sample signature.")
         num_samples = _checks.check_count(num_samples, "num_samples")
         seeds = _seeds(num_samples, _checks.check_seed(seed))
         if not self.conditional:

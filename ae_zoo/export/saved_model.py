@@ -8,8 +8,9 @@ renamed to its number when complete, so a server never sees half an export.
 
 The signatures are the ones the model declares (:mod:`ae_zoo.models.serving`):
 ``serving_default`` (the same function as ``reconstruct``), ``reconstruct``, ``encode``
-and ``decode`` for every model, ``sample`` for a generative one (``generate`` when it is
-also conditional), and whatever else a model adds. Every one returns a dict; the batch
+and ``decode`` for every model, ``sample`` for one that can sample (a generative model,
+or any model with a sampler attached: its fitted parameters are baked into the graph;
+``generate`` when it is conditional), and whatever else a model adds. Every one returns a dict; the batch
 dimension is ``None`` everywhere; ``x`` is float32 ``[batch, *image_shape]`` in [0, 1],
 ``z`` float32 ``[batch, latent_dim]``, ``seed`` and ``label`` int64 ``[batch]``. For a
 Gaussian posterior ``encode`` also gives ``z_mean`` (``== code``) and ``z_log_var``
@@ -91,7 +92,7 @@ def model_info(model):
     """What an export records of the model it came from (:data:`MODEL_INFO_FILE`)."""
     info = {"capabilities": model.capabilities(), "class": type(model).__name__,
             "model": model.registry_name, "latent_dim": int(model.latent_dim),
-            "input_range": model.input_range()}
+            "input_range": model.input_range(), "sampler": model.sampler_name}
     if model.conditional:
         info["num_classes"] = int(model.num_classes)
     return info

@@ -3,6 +3,7 @@
 entry-point group (see :mod:`ae_zoo.models.registry`)."""
 
 from ae_zoo.models import hparams
+from ae_zoo.models.adversarial import AAE, VAEGAN
 from ae_zoo.models.base import CAPABILITIES, RECONSTRUCTION_LOSSES, Autoencoder, KerasEngine
 from ae_zoo.models.convolutional import ConvAutoencoder
 from ae_zoo.models.cvae import ConditionalVAE
@@ -21,11 +22,15 @@ from ae_zoo.models.flows import VAEIAF, VAENF, FlowVAE
 from ae_zoo.models.iwae import CIWAE, IWAE, MIWAE, PIWAE, ImportanceWeighted
 from ae_zoo.models.priors import MixtureOfGaussiansVAE, MixturePrior, VampPriorVAE
 from ae_zoo.models.preset import from_preset
+from ae_zoo.models.rae import RAE, RAEGP, RAEL2
 from ae_zoo.models.registry import create, get, load_plugins, names, plugins, register
 from ae_zoo.models.sparse import SparseAutoencoder
 from ae_zoo.models.vae import VAE, BetaVAE
+from ae_zoo.models.vq_vae import VQVAE
+from ae_zoo.models.wae import WAE, InfoVAE, kernel_matrix, mmd_unbiased
 
 __all__ = [
+    "AAE",
     "CAPABILITIES",
     "RECONSTRUCTION_LOSSES",
     "AnnealedVAE",
@@ -43,23 +48,32 @@ __all__ = [
     "FlowVAE",
     "IWAE",
     "ImportanceWeighted",
+    "InfoVAE",
     "KerasEngine",
     "MIWAE",
     "MixtureOfGaussiansVAE",
     "MixturePrior",
     "PIWAE",
+    "RAE",
+    "RAEGP",
+    "RAEL2",
     "SparseAutoencoder",
     "VAE",
+    "VAEGAN",
     "VAEIAF",
     "VAENF",
+    "VQVAE",
     "VampPriorVAE",
+    "WAE",
     "create",
     "dip_covariance_penalty",
     "from_preset",
     "get",
     "hparams",
+    "kernel_matrix",
     "load_plugins",
     "minibatch_weighted_tc",
+    "mmd_unbiased",
     "names",
     "plugins",
     "register",

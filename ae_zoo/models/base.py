@@ -26,6 +26,7 @@ from keras import ops
 
 from ae_zoo import _random, nets
 from ae_zoo.models import _checks, registry, serving
+from ae_zoo.models._sampling import Sampling
 from ae_zoo.models._training import KerasEngine, Trainable  # noqa: F401  (KerasEngine: re-exported)
 from ae_zoo.models.registry import register
 
@@ -35,7 +36,8 @@ CAPABILITIES = {
     "conditional": False,     # methods take labels= (class ids); fit(x, labels); num_classes
     "generative": False,      # sample(n, seed=) decodes sample_codes(seeds): a prior or sampler
     "has_likelihood": False,  # log_likelihood(x, num_samples=) and a tracked "elbo"
-    "latent_kind": "continuous",  # or "discrete" (codes are indices into a codebook)
+    "latent_kind": "continuous",  # or "discrete": codes are codebook vectors picked by index;
+                                  # encode(x, return_indices=True) -> (codes, indices)
     "posterior_type": None,   # "gaussian": encode(x, return_distribution=True) -> (mean, scale)
     "prior_type": None,       # what sample_codes draws from: "standard_normal", "learned"
     "denoising": False,       # trains on corrupt(x); figures show the corrupted inputs
@@ -54,7 +56,7 @@ def reconstruction_error(x, logits, kind):
 
 
 @register("ae")
-class Autoencoder(Trainable, keras.Model):
+class Autoencoder(Sampling, Trainable, keras.Model):
     """Deterministic autoencoder with a low-dimensional bottleneck.
 
     Minimizes E_x[l(x, g(f(x)))], ``l`` the per-pixel mean squared error
@@ -145,6 +147,7 @@ class Autoencoder(Trainable, keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._trackers = {name: keras.metrics.Mean(name=name) for name in self.loss_terms}
         self._compiled_functions = {}  # encode/decode/reconstruct in batches (_in_batches)
+        self._sampler = None  # a fitted sampler of ae_zoo.samplers (attach_sampler)
         self.user_networks = encoder is not None
         if self.user_networks:
             self.architecture = None
@@ -279,6 +282,13 @@ class Autoencoder(Trainable, keras.Model):
         code, side = self._encoder_head(x, training, condition)
         return code, self._decoder_logits(self.decoder_input(code, condition), side, training)
 
+    @property
+    def reconstruction_definition(self):
+        """What ``reconstruction_loss`` measures, in words (for reports)."""
+        return (f"mean per-pixel {self.reconstruction_loss.upper()} "
+                f"({'on logits' if self.reconstruction_loss == 'bce' else 'of the output'})"
+                ", the training loss")
+
     def reconstruction_loss_value(self, target, logits):
         """Batch mean of the per-example reconstruction error."""
         return ops.mean(reconstruction_error(target, logits, self.reconstruction_loss))
@@ -302,16 +312,28 @@ class Autoencoder(Trainable, keras.Model):
             raise ValueError(f"{type(self).__name__} is conditional: call it on (x, labels).")
         return inputs[0], inputs[1]
 
-    def encode(self, x, *, labels=None, batch_size=None, return_distribution=False):
+    def encode(self, x, *, labels=None, batch_size=None, return_distribution=False,
+               return_indices=False):
         """The codes of ``x`` (the posterior mean for a Gaussian posterior); with
-        ``return_distribution``, ``(mean, scale)`` of q(z|x). With ``batch_size`` it runs
-        in batches through one compiled function and returns numpy."""
+        ``return_distribution``, ``(mean, scale)`` of q(z|x); with ``return_indices`` (discrete
+        codes), ``(codes, indices)``, the codebook index of each code position. With
+        ``batch_size`` it runs in batches through one compiled function and returns numpy."""
         self._check_concrete(x, self._input_shape, "x", self.input_range())
         condition = self.condition(labels, _count(x))
+        if return_indices and self.latent_kind != "discrete":
+            raise TypeError(f"{type(self).__name__} has continuous codes (latent_kind "
+                            f"{self.latent_kind!r}): there are no code indices.")
         if batch_size:
-            return self._in_batches("encode", x, condition, batch_size, return_distribution)
-        return self.codes(ops.convert_to_tensor(x), condition,
-                          return_distribution=return_distribution)
+            kind = "indices" if return_indices else "encode"
+            return self._in_batches(kind, x, condition, batch_size, return_distribution)
+        x = ops.convert_to_tensor(x)
+        if return_indices:
+            return self.discrete_codes(x, condition)
+        return self.codes(x, condition, return_distribution=return_distribution)
+
+    def discrete_codes(self, x, condition=None, training=False):
+        """``(codes, indices)`` of a batch of tensors (a model with discrete codes)."""
+        raise NotImplementedError(f"{type(self).__name__} has no discrete codes.")
 
     def decode(self, z, *, labels=None, batch_size=None):
         """The mean reconstruction decoded from codes ``z``."""
@@ -342,6 +364,7 @@ class Autoencoder(Trainable, keras.Model):
         key = (kind, return_distribution)
         if key not in self._compiled_functions:
             ops_of = {"encode": lambda t, c: self.codes(t, c, return_distribution=return_distribution),
+                      "indices": self.discrete_codes,
                       "decode": self._decode, "reconstruct": self._reconstruct}
             self._compiled_functions[key] = tf.function(ops_of[kind], reduce_retracing=True)
         function = self._compiled_functions[key]
@@ -356,29 +379,6 @@ class Autoencoder(Trainable, keras.Model):
             return tuple(np.concatenate([ops.convert_to_numpy(p[k]) for p in parts])
                          for k in range(len(parts[0])))
         return np.concatenate([ops.convert_to_numpy(p) for p in parts])
-
-    def sample(self, num_samples, *, labels=None, seed=None):
-        """``num_samples`` images decoded from :meth:`sample_codes`; image ``i`` from the
-        stateless seed ``seed + i``, so the same seed gives the same images. A conditional
-        model decodes image i under ``labels[i]`` (default: the classes in turn)."""
-        if not self.generative:
-            raise TypeError(
-                f"{type(self).__name__} is not generative: it has no prior to sample from. "
-                "Decode codes of your own with decode(), or fit a sampler to its codes.")
-        num_samples = _checks.check_count(num_samples, "num_samples")
-        if self.conditional and labels is None:
-            labels = np.arange(num_samples) % self.num_classes
-        seeds = _random.seed_range(num_samples, _checks.check_seed(seed))
-        if "sample_codes" not in self._compiled_functions:  # one graph, not a Python loop per seed
-            self._compiled_functions["sample_codes"] = tf.function(
-                lambda s, c: self.sample_codes(s, labels=c), reduce_retracing=True)
-        codes = self._compiled_functions["sample_codes"](
-            seeds, None if labels is None else tf.constant(np.asarray(labels)))
-        return self.decode(codes, labels=labels)
-
-    def sample_codes(self, seeds, *, labels=None):
-        """One code per int64 seed, drawn statelessly (a generative model implements it)."""
-        raise NotImplementedError(f"{type(self).__name__} declares no way to draw codes.")
 
     def log_likelihood(self, x, *, labels=None, num_samples=50, batch_size=64, seed=0):
         """An estimate of log p(x) per example (a model with a likelihood implements it)."""
@@ -421,15 +421,21 @@ class Autoencoder(Trainable, keras.Model):
             config["decoder"] = keras.saving.serialize_keras_object(self.decoder)
         else:
             config["architecture"] = self.architecture
+        if self.sampler is not None:
+            config["sampler"] = keras.saving.serialize_keras_object(self.sampler)
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        sampler = config.pop("sampler", None)
         for key in ("encoder", "decoder", "dtype"):
             if isinstance(config.get(key), dict):
                 config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        model = cls(**config)
+        if sampler is not None:  # its variables exist now; load_model fills them in
+            model.attach_sampler(keras.saving.deserialize_keras_object(sampler))
+        return model
 
 
 def _count(x):

@@ -14,6 +14,12 @@ import tensorflow_probability as tfp
 from keras import ops
 
 from ae_zoo.models import hparams
+from ae_zoo.models._adversarial import (
+    AdversarialTraining,
+    binary_scores,
+    build_discriminator,
+    check_discriminator,
+)
 from ae_zoo.models.registry import register
 from ae_zoo.models.vae import VAE
 
@@ -170,19 +176,8 @@ def permute_dims(z, seed):
     return ops.take_along_axis(z, ops.argsort(keys, axis=0), axis=0)
 
 
-def build_discriminator(latent_dim, units, name="discriminator"):
-    """MLP ``z -> logit``: Dense(u) + LeakyReLU(0.2) per entry of ``units``, then Dense(1)."""
-    layers = [keras.Input(shape=(int(latent_dim),), name="z")]
-    for i, u in enumerate(units):
-        layers += [keras.layers.Dense(int(u), name=f"dense_{i}"),
-                   keras.layers.LeakyReLU(negative_slope=0.2, name=f"leaky_relu_{i}")]
-    layers += [keras.layers.Dense(1, name="logit"),
-               keras.layers.Activation("linear", dtype="float32", name="logit_float32")]
-    return keras.Sequential(layers, name=name)
-
-
 @register("factor_vae")
-class FactorVAE(VAE):
+class FactorVAE(AdversarialTraining, VAE):
     """FactorVAE (Kim and Mnih 2018, "Disentangling by factorising").
 
     Minimizes -E_q[log p(x|z)] + beta * KL(q(z|x) || N(0, I)) + gamma * TC,
@@ -224,30 +219,13 @@ class FactorVAE(VAE):
     def __init__(self, gamma=35.0, discriminator_units=(256, 256), discriminator_learning_rate=1e-4,
                  **kwargs):
         _non_negative(gamma=gamma)
-        if not float(discriminator_learning_rate) > 0:
-            raise ValueError(
-                f"`discriminator_learning_rate` must be > 0, got {discriminator_learning_rate!r}."
-            )
-        units = tuple(discriminator_units)
-        for u in units:
-            _positive_int("discriminator_units", u)
+        units, learning_rate = check_discriminator(discriminator_units, discriminator_learning_rate)
         super().__init__(**kwargs)
         self.gamma = float(gamma)
-        self.discriminator_units = tuple(int(u) for u in units)
-        self.discriminator_learning_rate = float(discriminator_learning_rate)
+        self.discriminator_units, self.discriminator_learning_rate = units, learning_rate
         self.discriminator = build_discriminator(self.latent_dim, self.discriminator_units)
-        optimizer = keras.optimizers.Adam(self.discriminator_learning_rate, beta_1=0.5, beta_2=0.9,
-                                          name="discriminator_adam")
-        if self.dtype_policy.name == "mixed_float16":
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        optimizer.build(self.discriminator.trainable_variables)
-        self.discriminator_optimizer = optimizer
-
-    @property
-    def optimized_weights(self):
-        """The weights the model's optimizer updates: all but the discriminator's."""
-        own = {id(w) for w in self.discriminator.trainable_weights}
-        return [w for w in self.trainable_weights if id(w) not in own]
+        self.make_discriminator_optimizer(keras.optimizers.Adam(
+            self.discriminator_learning_rate, beta_1=0.5, beta_2=0.9, name="discriminator_adam"))
 
     def discriminator_loss(self, z, training=False):
         """``(loss, accuracy)`` of D on codes ``z`` (real) and their dimension-wise permutation.
@@ -258,10 +236,7 @@ class FactorVAE(VAE):
         z = ops.stop_gradient(ops.cast(z, "float32"))
         real = self.discriminator(z, training=training)[:, 0]
         fake = self.discriminator(permute_dims(z, self.next_seed()), training=training)[:, 0]
-        loss = 0.5 * (ops.mean(ops.softplus(-real)) + ops.mean(ops.softplus(fake)))
-        accuracy = 0.5 * (ops.mean(ops.cast(real > 0, "float32"))
-                          + ops.mean(ops.cast(fake < 0, "float32")))
-        return loss, accuracy
+        return binary_scores(real, [fake])
 
     def objective(self, x, y=None, *, labels=None, training=False):
         terms = self.elbo_terms(x, y, labels=labels, training=training)
@@ -270,34 +245,6 @@ class FactorVAE(VAE):
         d_loss, d_accuracy = self.discriminator_loss(terms["z"], training)
         return self.report(terms, loss, tc=tc, discriminator_loss=d_loss,
                            discriminator_accuracy=d_accuracy)
-
-    def _descend(self, tape, scaled_loss, optimizer, weights):
-        grads = tape.gradient(scaled_loss, weights)
-        optimizer.apply_gradients(zip(grads, weights))
-
-    def train_step(self, data):
-        x, y = self._unpack(data)
-        with tf.GradientTape(persistent=True) as tape:
-            losses = self.terms(x, y, training=True)
-            vae_loss = self.scale_loss(losses["loss"])
-            d_loss = self.scale_loss(losses["discriminator_loss"],
-                                     optimizer=self.discriminator_optimizer)
-        self._descend(tape, vae_loss, self.optimizer, self.optimized_weights)
-        self._descend(tape, d_loss, self.discriminator_optimizer, self.discriminator.trainable_weights)
-        del tape
-        return self.track(losses, x)
-
-    def discriminator_step(self, z):
-        """One update of D alone on codes ``z`` (M, D) vs. their permutation; returns ``(loss, accuracy)``.
-
-        The discriminator half of ``train_step``, for training or probing D on
-        given codes (wrap it in ``tf.function`` for speed).
-        """
-        with tf.GradientTape() as tape:
-            loss, accuracy = self.discriminator_loss(z, training=True)
-            scaled = self.scale_loss(loss, optimizer=self.discriminator_optimizer)
-        self._descend(tape, scaled, self.discriminator_optimizer, self.discriminator.trainable_weights)
-        return loss, accuracy
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma,

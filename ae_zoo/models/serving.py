@@ -2,7 +2,8 @@
 
 :meth:`ae_zoo.models.Autoencoder.serving_functions` returns ``{signature: (function,
 input_signature)}``; ``ae_zoo.export.export_saved_model`` traces them into a SavedModel.
-Every function returns a dict of float32 tensors; the batch dimension is None; the inputs
+Every function returns a dict of float32 tensors (integer ones, such as a VQ-VAE's code
+``indices``, as int64); the batch dimension is None; the inputs
 are named by their specs: ``x`` float32 ``[batch, *example_shape]`` in [0, 1], ``z``
 float32 ``[batch, latent_dim]``, ``seed`` and ``label`` int64 ``[batch]``:
 
@@ -12,12 +13,13 @@ signature           inputs           outputs
 ``reconstruct``     x (+ label)      ``reconstruction``: the mean image decode(encode(x))
 ``encode``          x (+ label)      ``code`` (a model adds more: ``serving_encode``)
 ``decode``          z (+ label)      ``reconstruction``: the mean image decoded from z
-``sample``          seed             ``image``: a generative, unconditional model
+``sample``          seed             ``image``: an unconditional model that can sample
 ``generate``        label, seed      ``image``: a generative, conditional model
 ==================  ===============  ==================================================
 
 ``(+ label)``: a conditional model's functions also take ``label``, checked in the graph
-(one per row, in [0, num_classes)). ``sample`` decodes ``model.sample_codes(seed)``: one
+(one per row, in [0, num_classes)). ``sample`` decodes ``model.draw_codes(seed)`` (the
+attached sampler's draws, its parameters baked into the graph, else the prior's): one
 image per seed, so a batch of seeds works in TF Serving's row format and concurrent
 requests cannot interfere; ``model.sample(n, seed=s)`` equals ``sample(seed=[s, ...,
 s+n-1])``. A model adds signatures by extending the dict in its own ``serving_functions``
@@ -80,7 +82,7 @@ def _labelled(model, body, main):
 
 
 def common_functions(model):
-    """The signatures every model has (and ``sample``/``generate`` for a generative one)."""
+    """The signatures every model has (and ``sample``/``generate`` for one that can sample)."""
 
     def reconstruct(x, labels):
         inputs = x if labels is None else (x, labels)
@@ -88,7 +90,7 @@ def common_functions(model):
 
     def encode(x, labels):
         outputs = model.serving_encode(x, model.condition(labels))
-        return {k: _f32(v) for k, v in outputs.items()}
+        return {k: v if v.dtype.is_integer else _f32(v) for k, v in outputs.items()}
 
     def decode(z, labels):
         return {"reconstruction": _f32(tensor(model.decode(z, labels=labels), "reconstruction"))}
@@ -98,9 +100,9 @@ def common_functions(model):
         "encode": _labelled(model, encode, "x"),
         "decode": _labelled(model, decode, "z"),
     }
-    if model.generative:
+    if model.can_sample:
         def draw(seed, labels):
-            z = model.sample_codes(seed, labels=labels)
+            z = model.draw_codes(seed, labels=labels)
             return {"image": _f32(tensor(model.decode(z, labels=labels), "reconstruction"))}
 
         if model.conditional:

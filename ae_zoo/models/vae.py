@@ -84,6 +84,8 @@ class VAE(Autoencoder):
     analytic_kl = True
     beta_is_kl_weight = True
     excluded_arguments = ("reconstruction_loss",)  # the likelihood decides it
+    reconstruction_definition = ("-log p(x|z) summed over pixels, z ~ q(z|x) (one draw), "
+                                 "nats per example")
 
     @classmethod
     def search_space(cls, options):

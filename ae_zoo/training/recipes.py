@@ -14,6 +14,7 @@ raise :class:`RecipeError` naming the key, e.g. ``training.batch_size: must be >
     data: {name: mnist5k}
     training: {epochs: 30, batch_size: 128, seed: 0, optimizer: {name: adam, learning_rate: 0.001}}
     callbacks: {early_stopping: {patience: 10}}
+    sampler: {name: default}          # or none, gmm, two_stage, maf, pixelcnn; options: {...}
     export: {dir: saved_models/vae_mnist5k}
 """
 
@@ -25,7 +26,7 @@ import re
 
 import yaml
 
-from ae_zoo import data, models, nets
+from ae_zoo import data, models, nets, samplers
 
 
 class RecipeError(ValueError):
@@ -156,6 +157,8 @@ SCHEMA = {
         }),
         "early_stopping": _optional_section({
             "monitor": Field(str, "val_loss"),
+            "mode": Field(str, "min", choices=("min", "max"),
+                          doc="min: a loss term (Keras cannot tell for a term it does not know)"),
             "patience": Field(int, 10, minimum=0),
             "min_delta": Field(float, 0.0, minimum=0.0),
             "restore_best_weights": Field(bool, False),
@@ -173,6 +176,15 @@ SCHEMA = {
             "ratio": Field(float, 0.5, minimum=0.0, maximum=1.0, exclusive_minimum=True),
             "update": Field(str, "batch", choices=("batch", "epoch")),
         }),
+    },
+    "sampler": {
+        "name": Field(str, "default", doc="the sampler fitted to the codes after training: "
+                                          "default (the model's default_sampler), none, or a "
+                                          "name of ae_zoo.samplers"),
+        "options": Field(dict, {}, doc="the sampler's keyword arguments"),
+        "examples": _positive_int(60000, doc="the sampler is fitted to the codes of at most "
+                                             "this many training examples (a streamed split: "
+                                             "its first ones)"),
     },
     "export": _optional_section({
         "dir": Field(str, doc="SavedModel base directory; a relative path is inside the run"),
@@ -304,6 +316,13 @@ def _check_semantics(recipe):
                     f"callbacks.{name}.monitor: {section['monitor']} needs validation data, but "
                     "data.validation_split is 0; hold some out or monitor a training metric"
                 )
+    sampler = recipe["sampler"]["name"]
+    if sampler not in ("default", "none", *samplers.names()):
+        raise RecipeError(f"sampler.name: unknown sampler {sampler!r}; valid names: default, none, "
+                          f"{', '.join(samplers.names())}")
+    if sampler not in ("default", "none") and cls.conditional:
+        raise RecipeError(f"sampler.name: {model['name']} is conditional; samplers model "
+                          "unconditional codes (use none)")
     schedule = training["lr_schedule"]
     if schedule and schedule["name"] == "exponential" and not schedule["decay_steps"]:
         raise RecipeError("training.lr_schedule.decay_steps: required for the exponential schedule")

@@ -10,6 +10,7 @@ from ae_zoo.viz.latent import (
     manifold_values,
     project_codes,
     samples_grid,
+    sampling_source,
     traversal_figure,
 )
 from ae_zoo.viz.tensorboard import FigureLogger, render_figure, write_png_summary
@@ -27,6 +28,7 @@ __all__ = [
     "reconstruction_grid",
     "render_figure",
     "samples_grid",
+    "sampling_source",
     "save_figure",
     "traversal_figure",
     "write_png_summary",

@@ -42,14 +42,21 @@ def _tick_label(value):
 
 
 # ----------------------------------------------------------------------- samples
+def sampling_source(model):
+    """Where ``model.sample`` draws from, in words: "its gmm sampler" or "its prior"."""
+    name = getattr(model, "sampler_name", None)
+    return f"its {name} sampler" if name else "its prior"
+
+
 def samples_grid(model, n=64, seed=0, latent_samples=None, labels=None, ncols=None, title=None,
                  cell_size=0.8, path=None):
     """``n`` decoded draws, ``ncols`` (default ~sqrt(n)) per row.
 
-    A generative model draws from its own prior: the images are ``model.sample(n,
-    seed=seed)`` (draw i from the stateless seed ``seed + i``). A model without a prior
-    decodes the draws z_i ~ N(0, I) a VAE would (:func:`ae_zoo.models.vae.prior_draws`):
-    what the AE-versus-VAE comparison shows. ``latent_samples`` (n, latent_dim) decodes
+    A model that can sample (a generative one, or one with a sampler attached) draws from
+    its sampler, else its prior: the images are ``model.sample(n, seed=seed)`` (draw i from
+    the stateless seed ``seed + i``). A model without either decodes the draws z_i ~ N(0, I)
+    a VAE would (:func:`ae_zoo.models.vae.prior_draws`): what the AE-versus-VAE comparison
+    shows. ``latent_samples`` (n, latent_dim) decodes
     your own codes instead. A conditional model decodes draw i under ``labels[i]``
     (default: i mod num_classes, one class per column).
     """
@@ -70,9 +77,9 @@ def samples_grid(model, n=64, seed=0, latent_samples=None, labels=None, ncols=No
             col_titles = [f"y={c}" for c in range(model.num_classes)]
     if latent_samples is not None:
         images, source = _latent.decode_codes(model, latent_samples, labels), "given latent codes"
-    elif model.generative:
+    elif model.can_sample:
         images = np.asarray(model.sample(n, labels=labels, seed=int(seed)))
-        source = f"draws from its prior, seed {seed}"
+        source = f"draws from {sampling_source(model)}, seed {seed}"
     else:
         z = prior_draws(tf.range(n, dtype=tf.int64) + int(seed), model.latent_dim).numpy()
         images, source = _latent.decode_codes(model, z, labels), f"z ~ N(0, I), seed {seed}"

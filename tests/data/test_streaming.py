@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
+from sklearn.mixture import GaussianMixture
 
 from ae_zoo import data, models
 from ae_zoo.data.streaming import block_shuffle
@@ -89,6 +90,7 @@ def test_the_runner_streams_a_split_over_its_recipe_budget(tfds_dir, tmp_path):
               "data": {"name": DIGITS, "data_dir": tfds_dir, "memory_budget_mb": 0.003,
                        "validation_split": 0.25, "evaluation_examples": 3},
               "training": {"epochs": 2, "batch_size": 4, "iwae_samples": 2},
+              "sampler": {"name": "gmm", "options": {"n_components": 2}, "examples": 5},
               "out": str(tmp_path / "run")}
     result = run(recipe, verbose=0)
     metrics = result["metrics"]
@@ -96,3 +98,8 @@ def test_the_runner_streams_a_split_over_its_recipe_budget(tfds_dir, tmp_path):
     assert metrics["num_test_examples"] == 3  # the test split's head, in memory
     assert np.isfinite(metrics["test_loss"]) and (tmp_path / "run" / "model.keras").exists()
     assert yaml.safe_load((tmp_path / "run" / "run.json").read_text())["steps_per_epoch"] == 3
+    mixture = result["model"].sampler.mixture  # fitted to the codes of the first 5 examples
+    codes = np.asarray(result["model"].encode(load(tfds_dir, budget=0.005).head(5).x), np.float64)
+    reference = GaussianMixture(**mixture.get_params()).fit(codes)
+    np.testing.assert_allclose(mixture.means_, reference.means_, rtol=1e-6)
+    assert metrics["sampler_seconds"] > 0

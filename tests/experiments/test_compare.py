@@ -1,4 +1,4 @@
-"""`ae-zoo compare`: two tiny models on digits side by side."""
+"""`ae-zoo compare`: tiny models on digits side by side."""
 
 import json
 import re
@@ -10,16 +10,20 @@ import pytest
 from ae_zoo import cli, data
 from ae_zoo.experiments import compare_models, matched_recipes
 from ae_zoo.experiments.compare import _nearest_mse
+from ae_zoo.experiments.train import run
 
 PNG = b"\x89PNG\r\n\x1a\n"
 TINY = ["model.options.hidden_units=[16]", "training.jit_compile=false",
         "training.iwae_samples=0", "training.batch_size=64"]
 
 
+NAMES = ["ae", "vae", "rae_l2"]
+
+
 def compare(out, **kwargs):
     options = dict(epochs=1, latent_dim=2, out=out, overrides=TINY)
     options.update(kwargs)
-    return compare_models("ae", "vae", "digits", **options)
+    return compare_models(NAMES, "digits", **options)
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +44,38 @@ def test_report_and_figures(compared):
     assert json.loads(written["compare.json"]) == {k: v for k, v in result.items() if k != "out"}
     report = written["report.md"]
     linked = re.findall(r"\]\(([^)]+\.png)\)", report)
-    for name in ("latent_ranges.png", "samples_ae.png", "samples_vae.png",
+    for name in ("latent_ranges.png", "samples_ae.png", "samples_vae.png", "samples_rae_l2.png",
+                 "normal_samples_ae.png", "normal_samples_rae_l2.png",
                  "interpolations_ae.png", "interpolations_vae.png", "traversals_ae.png",
                  "traversals_vae.png", "latent_scatter_ae.png", "latent_scatter_vae.png"):
         assert name in linked
+    assert "normal_samples_vae.png" not in linked  # a VAE samples its prior: N(0, I)
     for name in linked:
         assert (out / name).read_bytes()[:8] == PNG
     assert set(result["figures"].values()) == set(linked)
-    assert result["order"] == ["ae", "vae"] and result["same_architecture"]
-    assert "ae" in report and result["summary"][0] in report
+    assert result["order"] == NAMES and result["same_architecture"]
+    assert all(s in report for s in result["summary"])
+
+
+def test_deterministic_models_sample_with_and_without_their_sampler(compared, test_split):
+    out, result, _ = compared
+    for name in ("ae", "rae_l2"):
+        entry = result["models"][name]
+        assert entry["sampler"] == "gmm" and entry["samples"]["source"] == "its gmm sampler"
+        model = keras.models.load_model(out / name / "model.keras", compile=False)
+        draws = np.asarray(model.sample(64, seed=0))  # what the report decoded
+        assert entry["samples"]["nearest_test_mse"] == pytest.approx(
+            np.mean(_nearest_mse(draws, test_split.x)), rel=1e-5)
+        assert entry["normal_samples"]["nearest_test_mse"] > 0
+        assert any(f"{name} without a prior" in line for line in result["summary"])
+    vae = result["models"]["vae"]
+    assert vae["sampler"] is None and vae["samples"]["source"] == "its prior"
+    assert vae["normal_samples"] is None
 
 
 def test_ranges_equal_the_numpy_ranges_of_the_codes(compared, test_split):
     out, result, _ = compared
-    for name in ("ae", "vae"):
+    for name in NAMES:
         model = keras.models.load_model(out / name / "model.keras", compile=False)
         codes = np.asarray(model.encode(test_split.x), np.float64)
         stats = result["models"][name]["codes"]
@@ -72,23 +94,23 @@ def test_ranges_equal_the_numpy_ranges_of_the_codes(compared, test_split):
 
 def test_both_runs_share_networks_latent_size_and_epochs(compared):
     out, result, _ = compared
-    recipes = [json.loads((out / n / "run.json").read_text())["recipe"] for n in ("ae", "vae")]
+    recipes = [json.loads((out / n / "run.json").read_text())["recipe"] for n in NAMES]
     for key in ("latent_dim", "architecture"):
-        assert recipes[0]["model"][key] == recipes[1]["model"][key]
+        assert len({r["model"][key] for r in recipes}) == 1
     assert recipes[0]["model"]["latent_dim"] == 2
-    assert recipes[0]["model"]["options"]["hidden_units"] == [16]
-    assert recipes[1]["model"]["options"]["hidden_units"] == [16]
-    assert recipes[0]["training"]["epochs"] == recipes[1]["training"]["epochs"] == 1
+    assert all(r["model"]["options"]["hidden_units"] == [16] for r in recipes)
+    assert all(r["training"]["epochs"] == 1 for r in recipes)
     assert recipes[0]["export"] is None and result["models"]["vae"]["obtained"] == "trained"
 
 
 def test_finished_runs_are_reused(compared):
     out, _, _ = compared
-    before = {n: (out / n / "model.keras").stat().st_mtime_ns for n in ("ae", "vae")}
+    before = {n: (out / n / "model.keras").stat().st_mtime_ns for n in NAMES}
     again = compare(out, figures=False)
     assert {e["obtained"] for e in again["models"].values()} == {"reused"}
     assert again["models"]["vae"]["codes"] == compared[1]["models"]["vae"]["codes"]
-    assert before == {n: (out / n / "model.keras").stat().st_mtime_ns for n in ("ae", "vae")}
+    assert again["models"]["ae"]["samples"] == compared[1]["models"]["ae"]["samples"]
+    assert before == {n: (out / n / "model.keras").stat().st_mtime_ns for n in NAMES}
     with pytest.raises(FileExistsError, match="latent_dim.*--overwrite"):
         compare(out, latent_dim=3, figures=False)
 
@@ -100,14 +122,26 @@ def test_given_runs_through_the_cli(compared, tmp_path, capsys):
                      "--out", str(target)]) == 0
     given = json.loads((target / "compare.json").read_text())
     assert given["order"] == ["ae", "vae"]  # labelled by the runs' model names
+    assert not given["models"]["ae"]["sampler_fitted_here"]  # its run saved its sampler
     assert {e["obtained"] for e in given["models"].values()} == {"loaded"}
     assert given["models"]["vae"]["codes"] == result["models"]["vae"]["codes"]
     assert "codes lie in" in capsys.readouterr().out
     assert cli.main(["compare", "ae", "--out", str(target)]) == 2
 
 
-def test_matched_recipes_for_any_two_models(tmp_path):
-    a, b = matched_recipes("conv_ae", "beta_vae", "mnist5k", epochs=3, out=str(tmp_path))
+def test_a_run_without_a_sampler_gets_its_default_one(compared, tmp_path):
+    out, _, _ = compared
+    recipe = matched_recipes(["ae", "vae"], "digits", epochs=1, latent_dim=2, out=str(tmp_path),
+                             overrides=TINY + ["sampler.name=none"])[0]
+    run(recipe, verbose=0)
+    again = compare_models(None, runs=[tmp_path / "ae", out / "vae"], out=tmp_path / "given",
+                           figures=False)
+    assert again["models"]["ae"]["sampler_fitted_here"] and again["models"]["ae"]["sampler"] == "gmm"
+    assert not again["models"]["vae"]["sampler_fitted_here"]
+
+
+def test_matched_recipes_for_any_models(tmp_path):
+    a, b = matched_recipes(["conv_ae", "beta_vae"], "mnist5k", epochs=3, out=str(tmp_path))
     assert a["model"]["architecture"] == b["model"]["architecture"] == "conv"
     assert a["model"]["options"]["filters"] == b["model"]["options"]["filters"]
     assert "hidden_units" not in b["model"]["options"]
@@ -115,10 +149,13 @@ def test_matched_recipes_for_any_two_models(tmp_path):
     assert a["model"]["latent_dim"] == b["model"]["latent_dim"] == 16
     assert a["training"]["epochs"] == b["training"]["epochs"] == 3
     assert b["out"] == str(tmp_path / "beta_vae")
-    a, b = matched_recipes("ae", "vae", "mnist5k", architecture="conv", latent_dim=8)
+    a, b, c = matched_recipes(["ae", "vae", "vq_vae"], "mnist5k", architecture="conv", latent_dim=8)
+    assert c["model"]["latent_dim"] == 8 and c["model"]["architecture"] == "conv"
     assert b["model"]["architecture"] == "conv" and "hidden_units" not in b["model"]["options"]
     with pytest.raises(ValueError, match="Unknown model"):
-        matched_recipes("ae", "vea", "mnist5k")
+        matched_recipes(["ae", "vea"], "mnist5k")
+    with pytest.raises(ValueError, match="at least two"):
+        compare_models(["ae"], "digits")
 
 
 def test_nearest_mse():

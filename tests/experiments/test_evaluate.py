@@ -19,12 +19,13 @@ from ae_zoo.training import recipes
 from tests.experiments._tiny import PNG, TINY_METRICS
 
 
-def tiny_run(name, out, **model):
+def tiny_run(name, out, sampler="default", **model):
     recipe = recipes.validate({
         "model": {"name": name, "latent_dim": 2, "architecture": "mlp",
                   "options": {"hidden_units": [16]}, **model},
         "data": {"name": "digits"},
         "training": {"epochs": 1, "batch_size": 64, "jit_compile": False, "iwae_samples": 5},
+        "sampler": {"name": sampler},
         "out": str(out),
     })
     run(recipe, verbose=0)
@@ -148,10 +149,11 @@ def test_generation_metrics_of_samples_and_reconstructions(vae_eval, vae_generat
 
 
 def test_autoencoder_run(tmp_path, test_split):
-    out = tiny_run("ae", tmp_path / "ae")
+    out = tiny_run("ae", tmp_path / "ae", sampler="none")  # no sampler: it cannot sample
     result = evaluate_run(out, out=tmp_path / "ev", figures=True)
     assert result["likelihood"] is None and not result["source"]["capabilities"]["generative"]
     assert "samples" not in result["figures"] and "samples" in " ".join(result["unavailable"])
+    assert result["source"]["sampler"] is None
     model = keras.models.load_model(out / "model.keras", compile=False)
     codes = np.asarray(model.encode(test_split.x), np.float64)
     assert result["latent"]["value_range"] == pytest.approx([codes.min(), codes.max()], rel=1e-5)
