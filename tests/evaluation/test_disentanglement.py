@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from sklearn.metrics import mutual_info_score
 
 from ae_zoo.evaluation import disentanglement as dm
+from ae_zoo.evaluation.disentanglement import _common as common
+from ae_zoo.evaluation.disentanglement import importance, information, unsupervised
 
 FACTOR_SIZES = (4, 5, 6)
 K = len(FACTOR_SIZES)
@@ -217,7 +219,7 @@ def test_binned_gbt_matches_sklearn_when_bins_are_exact(num_classes):
     """With few distinct values per feature every threshold is a candidate: same model."""
     from sklearn.ensemble import GradientBoostingClassifier
 
-    from ae_zoo.evaluation._disentanglement_gbt import BinnedGradientBoostingClassifier
+    from ae_zoo.evaluation.disentanglement._gbt import BinnedGradientBoostingClassifier
 
     rng = np.random.RandomState(0)
     x = rng.randint(0, 30, size=(400, 3)).astype(float) + rng.rand(3)
@@ -251,25 +253,25 @@ def test_mutual_info_and_entropy_match_brute_force():
     rng = np.random.RandomState(0)
     x = rng.randint(0, 4, size=200)
     y = (x + rng.randint(0, 3, size=200)) % 5
-    assert dm._mutual_info(x, y) == pytest.approx(_brute_force_mi(x, y), abs=1e-12)
-    assert dm._mutual_info(x, y) == pytest.approx(mutual_info_score(x, y), abs=1e-12)
+    assert common._mutual_info(x, y) == pytest.approx(_brute_force_mi(x, y), abs=1e-12)
+    assert common._mutual_info(x, y) == pytest.approx(mutual_info_score(x, y), abs=1e-12)
     p = np.bincount(x) / len(x)
-    assert dm._entropy(x) == pytest.approx(-np.sum(p * np.log(p)), abs=1e-12)
-    assert dm._mutual_info(x, x) == pytest.approx(dm._entropy(x), abs=1e-12)
+    assert common._entropy(x) == pytest.approx(-np.sum(p * np.log(p)), abs=1e-12)
+    assert common._mutual_info(x, x) == pytest.approx(common._entropy(x), abs=1e-12)
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(-2, 2)), min_size=1, max_size=60))
 def test_mutual_info_properties(pairs):
     x, y = map(np.array, zip(*pairs))
-    mi = dm._mutual_info(x, y)
+    mi = common._mutual_info(x, y)
     assert mi == pytest.approx(_brute_force_mi(x, y), abs=1e-10)
-    assert -1e-12 <= mi <= min(dm._entropy(x), dm._entropy(y)) + 1e-10
+    assert -1e-12 <= mi <= min(common._entropy(x), common._entropy(y)) + 1e-10
 
 
 def test_discretize_uses_equal_width_histogram_bins():
     codes = np.random.RandomState(1).randn(500, 2)
-    binned = dm._discretize(codes, 20)
+    binned = common._discretize(codes, 20)
     for d in range(2):
         counts, _ = np.histogram(codes[:, d], bins=20)
         np.testing.assert_array_equal(np.bincount(binned[:, d], minlength=20), counts)
@@ -278,18 +280,18 @@ def test_discretize_uses_equal_width_histogram_bins():
 @pytest.mark.parametrize("r", [0.0, 0.3, -0.8, 0.99])
 def test_gaussian_total_correlation_of_a_known_covariance(r):
     cov = np.array([[1.0, r], [r, 1.0]]) * np.array([2.0, 0.5])[:, None] * [2.0, 0.5]
-    assert dm._gaussian_total_correlation(cov) == pytest.approx(-0.5 * np.log(1 - r ** 2))
+    assert unsupervised._gaussian_total_correlation(cov) == pytest.approx(-0.5 * np.log(1 - r ** 2))
     expected_w2 = 2 * np.trace(cov) - 2 * np.trace(
         scipy.linalg.sqrtm(np.diag(np.sqrt(np.diag(cov))) @ cov
                            @ np.diag(np.sqrt(np.diag(cov)))).real)
-    assert dm._gaussian_wasserstein_correlation(cov) == pytest.approx(expected_w2, abs=1e-10)
+    assert unsupervised._gaussian_wasserstein_correlation(cov) == pytest.approx(expected_w2, abs=1e-10)
 
 
 def test_gaussian_total_correlation_direct_formula():
     a = np.random.RandomState(3).randn(4, 4)
     cov = a @ a.T + np.eye(4)
     direct = 0.5 * (np.sum(np.log(np.diag(cov))) - np.log(np.linalg.det(cov)))
-    assert dm._gaussian_total_correlation(cov) == pytest.approx(direct, rel=1e-12)
+    assert unsupervised._gaussian_total_correlation(cov) == pytest.approx(direct, rel=1e-12)
 
 
 def test_unsupervised_scores_on_correlated_gaussian_codes():
@@ -303,24 +305,24 @@ def test_unsupervised_scores_on_correlated_gaussian_codes():
 
 
 def test_dci_of_hand_built_importance_matrices():
-    assert dm._dci_from_importance(np.eye(3)) == pytest.approx((1.0, 1.0))
-    assert dm._dci_from_importance(np.ones((4, 3))) == pytest.approx((0.0, 0.0), abs=1e-12)
+    assert importance._dci_from_importance(np.eye(3)) == pytest.approx((1.0, 1.0))
+    assert importance._dci_from_importance(np.ones((4, 3))) == pytest.approx((0.0, 0.0), abs=1e-12)
     # both codes explain factor 0 only: disentangled codes, but factor 0 is not complete
-    assert dm._dci_from_importance([[1.0, 0.0], [1.0, 0.0]]) == pytest.approx((1.0, 0.0))
+    assert importance._dci_from_importance([[1.0, 0.0], [1.0, 0.0]]) == pytest.approx((1.0, 0.0))
     rng = np.random.RandomState(0)
     r = rng.rand(5, 3)
     d = np.sum(r.sum(1) / r.sum() * (1 - scipy.stats.entropy(r.T, base=3)))
     c = np.sum(r.sum(0) / r.sum() * (1 - scipy.stats.entropy(r, base=5)))
-    assert dm._dci_from_importance(r) == pytest.approx((d, c), abs=1e-12)
+    assert importance._dci_from_importance(r) == pytest.approx((d, c), abs=1e-12)
 
 
 def test_modularity_of_hand_built_mutual_information():
-    assert dm._modularity(np.eye(3)) == pytest.approx(1.0)
+    assert information._modularity(np.eye(3)) == pytest.approx(1.0)
     # the second code is equally informative about every factor: delta = 1
-    assert dm._modularity([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5]]) == pytest.approx(0.5)
+    assert information._modularity([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5]]) == pytest.approx(0.5)
     m = np.array([[0.8, 0.2, 0.1]])
     delta = (0.2 ** 2 + 0.1 ** 2) / (0.8 ** 2 * 2)
-    assert dm._modularity(m) == pytest.approx(1 - delta)
+    assert information._modularity(m) == pytest.approx(1 - delta)
 
 
 # ----------------------------------------------------------------------------- bad input
