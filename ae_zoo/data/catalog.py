@@ -17,6 +17,8 @@ _EMBEDDED: dict[str, Callable[..., ImageDataset]] = {
     "digits": embedded.load_digits,
     "mnist5k": embedded.load_mnist5k,
     "dsprites": embedded.load_dsprites,
+    "color_dsprites": embedded.load_color_dsprites,
+    "noisy_dsprites": embedded.load_noisy_dsprites,
 }
 _TFDS_NAMED = ("mnist", "fashion_mnist", "cifar10", "celeb_a", "shapes3d")
 _TFDS_OPTIONS = ("download", "max_examples", "image_size", "image_key", "label_key")
@@ -53,6 +55,9 @@ def load(
         ``dsprites`` procedural 64x64x1 with 5 factors; splits train / test; options
                      ``num_samples`` (default 20,000 / 5,000), ``seed`` (default 0), and
                      ``source="tfds"`` to read the real dSprites through TFDS instead.
+        ``color_dsprites``, ``noisy_dsprites`` the same factors in 64x64x3, a random
+                     colour per sprite / a noisy background; ``num_samples`` (default
+                     10,000 / 2,500), ``seed``.
     TFDS (prepared data in ``data_dir``; nothing is downloaded unless ``download=True``):
         ``mnist``, ``fashion_mnist``, ``cifar10``, ``celeb_a`` (64x64 after a 140x140
         centre crop), ``shapes3d`` (6 factors), and ``"tfds:<name>"`` for any TFDS

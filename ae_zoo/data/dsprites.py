@@ -36,13 +36,17 @@ exactly after 10 orientation steps and ellipses after 20 (their symmetries); all
 other combinations give pairwise different images. The radius is chosen so that one
 scale step grows the square's side by > 2 px (at 12 px some axis-aligned squares of
 neighbouring scales rasterised identically), and one position step is > 1 px.
+
+:class:`ColorDSprites` and :class:`NoisyDSprites` are disentanglement_lib's two variants
+(Locatello et al. 2019): the same factors, 3-channel images, and noise that is not a
+factor (a random colour per sprite; a random background).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ae_zoo.data.ground_truth import GroundTruthData, RandomStateLike, check_factors
+from ae_zoo.data.ground_truth import GroundTruthData, RandomStateLike, as_random_state, check_factors
 
 IMAGE_SIZE = 64
 RADIUS = 14.5  # pixels: the bounding radius of every shape at scale 1
@@ -171,3 +175,42 @@ class DSprites(GroundTruthData):
         first = np.arange(n) * IMAGE_SIZE**2 + row0 * IMAGE_SIZE + col0
         within = offsets[:, None] * IMAGE_SIZE + offsets[None, :]
         out[first[:, None, None] + within] = window
+
+
+class ColorDSprites(DSprites):
+    """dSprites with a random colour per image (disentanglement_lib's ``ColorDSprites``).
+
+    The binary sprite is repeated over 3 channels and multiplied by a colour drawn per
+    image uniformly from [0.5, 1]^3 with ``random_state``; the background stays black. The
+    colour is noise, not a factor: the factors are dSprites' five.
+    Observations: float32 [num, 64, 64, 3].
+    """
+
+    observation_shape = (IMAGE_SIZE, IMAGE_SIZE, 3)
+
+    def sample_observations_from_factors(
+        self, factors: np.ndarray, random_state: RandomStateLike = None
+    ) -> np.ndarray:
+        """Renders the factors and colours each sprite with a draw from ``random_state``."""
+        sprites = self.render(factors)
+        color = as_random_state(random_state).uniform(0.5, 1.0, size=(len(sprites), 1, 1, 3))
+        return sprites * color.astype(np.float32)
+
+
+class NoisyDSprites(DSprites):
+    """dSprites on a noisy background (disentanglement_lib's ``NoisyDSprites``).
+
+    Every pixel of every channel gets uniform noise in [0, 1] drawn with ``random_state``;
+    the sprite's pixels stay white: x = min(sprite + noise, 1). The noise is not a factor.
+    Observations: float32 [num, 64, 64, 3].
+    """
+
+    observation_shape = (IMAGE_SIZE, IMAGE_SIZE, 3)
+
+    def sample_observations_from_factors(
+        self, factors: np.ndarray, random_state: RandomStateLike = None
+    ) -> np.ndarray:
+        """Renders the factors over a background drawn from ``random_state``."""
+        sprites = self.render(factors)
+        noise = as_random_state(random_state).uniform(0.0, 1.0, size=sprites.shape[:3] + (3,))
+        return np.minimum(sprites + noise.astype(np.float32), 1.0)

@@ -18,7 +18,8 @@ FACTOR_SIZES = (4, 5, 6)
 K = len(FACTOR_SIZES)
 # small settings: the whole file runs in well under a minute
 SMALL = dict(num_train=1000, num_eval=500, num_test=500, num_variance_estimate=1000,
-             batch_size=128)
+             batch_size=128,
+             downstream_task={"num_train": (100, 1000), "efficiency_sizes": (100, 1000)})
 
 
 class FactorData:
@@ -89,7 +90,13 @@ def test_compute_all_returns_named_floats(truth_scores):
         "unsupervised_scores.gaussian_wasserstein_correlation",
         "unsupervised_scores.gaussian_wasserstein_correlation_norm",
         "unsupervised_scores.mutual_info_score",
-    } | {f"mig.mig_per_factor_{k}" for k in range(K)}
+        "irs.irs", "irs.num_active_dims",
+    } | {f"mig.mig_per_factor_{k}" for k in range(K)} | {
+        f"downstream_task.{p}_{key}" for p in ("lr", "gbt")
+        for key in ["test_accuracy", "sample_efficiency"] + [
+            f"{n}_{what}" for n in (100, 1000)
+            for what in ["test_accuracy", "train_accuracy", "min_test_accuracy"]
+            + [f"test_accuracy_factor_{k}" for k in range(K)]]}
     assert set(truth_scores) == expected
     assert all(type(v) is float and math.isfinite(v) for v in truth_scores.values())
 
@@ -121,7 +128,7 @@ def test_compute_all_routes_overrides():
     with pytest.raises(TypeError, match="unexpected keyword"):  # per-metric typo
         dm.compute_all(FactorData(), identity, 0, metrics=["mig"], mig={"num_trian": 10})
     with pytest.raises(ValueError, match="unknown metric"):
-        dm.compute_all(FactorData(), identity, 0, metrics=["mig", "irs"])
+        dm.compute_all(FactorData(), identity, 0, metrics=["mig", "jemmig"])
 
 
 # ----------------------------------------------------------------------------- behaviour

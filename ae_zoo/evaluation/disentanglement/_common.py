@@ -131,6 +131,46 @@ def _check_codes(codes, num, num_codes):
     return codes
 
 
+def _check_posterior(output, num, num_codes):
+    """``(mean, scale)`` as float64 [num, D] each, from a function that returns the Gaussian
+    posterior q(z|x) = N(mean, diag(scale^2)) of each observation."""
+    if not (isinstance(output, (tuple, list)) and len(output) == 2):
+        raise ValueError(
+            "the representation function must return the Gaussian posterior (mean, scale): "
+            f"two arrays [num, D]; got {type(output).__name__} (for a model: "
+            "lambda x: model.encode(x, return_distribution=True))."
+        )
+    mean = _check_codes(output[0], num, num_codes)
+    scale = _check_codes(output[1], num, mean.shape[1])
+    if np.any(scale < 0):
+        raise ValueError("the posterior scale must be >= 0 (a standard deviation, not a log "
+                         "variance).")
+    return mean, scale
+
+
+def sampled_representation(posterior_function, random_state):
+    """The sampled representation z = mean + scale * eps, eps ~ N(0, I) drawn from
+    ``random_state``: a representation function made from ``posterior_function``
+    (observations -> the Gaussian posterior ``(mean, scale)``, each [num, D]), as
+    disentanglement_lib's ``sampled_representation`` post-processing makes one from a
+    Gaussian encoder. Any metric can score it.
+
+    Example::
+
+        >>> rs = np.random.RandomState(0)
+        >>> mig(data, sampled_representation(posterior, rs), rs)
+    """
+    _check_representation_function(posterior_function)
+    rs = _check_random_state(random_state)
+
+    def sample(observations):
+        mean, scale = _check_posterior(posterior_function(observations), len(observations),
+                                       None)
+        return mean + scale * rs.standard_normal(mean.shape)
+
+    return sample
+
+
 def _encode_factors(ground_truth_data, representation_function, factors, random_state,
                     batch_size, num_codes=None):
     """Codes [len(factors), D] of observations rendered and encoded ``batch_size`` at a time."""

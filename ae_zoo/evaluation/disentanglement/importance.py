@@ -1,6 +1,8 @@
 """DCI (Eastwood & Williams 2018): disentanglement, completeness and informativeness from
 the feature importances of one gradient-boosted tree classifier per factor."""
 
+import warnings
+
 import numpy as np
 
 from ae_zoo.evaluation.disentanglement._common import (
@@ -11,7 +13,10 @@ from ae_zoo.evaluation.disentanglement._common import (
     _seed,
     _setup,
 )
-from ae_zoo.evaluation.disentanglement._gbt import BinnedGradientBoostingClassifier
+from ae_zoo.evaluation.disentanglement._gbt import (
+    BinnedGradientBoostingClassifier,
+    ExactGradientBoostingClassifier,
+)
 
 
 def _dci_from_importance(importance):
@@ -33,25 +38,55 @@ def _dci_from_importance(importance):
     return float(disentanglement), float(completeness)
 
 
-def _fit_importance(estimator, x_train, y_train, x_test, y_test):
-    """(|feature importances| [D], train accuracy, test accuracy) for one factor."""
-    if np.unique(y_train).size < 2:  # a constant factor (tiny num_train): nothing to learn
-        return (np.zeros(x_train.shape[1]), 1.0, float(np.mean(y_test == y_train[0])))
-    model = estimator.fit(x_train, y_train)
-    train_predictions = getattr(model, "train_predictions_", None)  # hist_gbt keeps them
+def _fit_one(model, x_train, y_train, x_test, y_test):
+    """``(fitted model, train accuracy, test accuracy)`` for one factor; the model is None
+    for a factor that is constant in the training points (tiny num_train), whose value is
+    then the prediction."""
+    from sklearn.exceptions import ConvergenceWarning  # scikit-learn loads on first use (~1.5 s)
+
+    if np.unique(y_train).size < 2:
+        return None, 1.0, float(np.mean(y_test == y_train[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)  # a CV fold without some class
+        model = model.fit(x_train, y_train)
+    train_predictions = getattr(model, "train_predictions_", None)  # our trees keep them
     if train_predictions is None:
         train_predictions = model.predict(x_train)
-    return (np.abs(np.asarray(model.feature_importances_, dtype=np.float64)),
-            float(np.mean(train_predictions == y_train)),
+    return (model, float(np.mean(train_predictions == y_train)),
             float(np.mean(model.predict(x_test) == y_test)))
 
 
-def _dci_estimator(estimator, seed, max_bins):
+def _fit_factors(models, x_train, y_train, x_test, y_test, n_jobs):
+    """:func:`_fit_one` of ``models[k]`` for each factor k, in ``n_jobs`` threads (the
+    factors with most classes first, so that the threads finish together)."""
+    jobs = [(model, x_train, y_train[:, k], x_test, y_test[:, k])
+            for k, model in enumerate(models)]
+    if n_jobs is None or n_jobs == 1 or len(jobs) == 1:
+        return [_fit_one(*job) for job in jobs]
+    from joblib import Parallel, delayed  # only when factors are fitted in parallel
+
+    order = np.argsort([-np.unique(y_train[:, k]).size for k in range(len(jobs))],
+                       kind="stable")
+    done = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(_fit_one)(*jobs[k]) for k in order)
+    results = [None] * len(jobs)
+    for k, result in zip(order, done):
+        results[k] = result
+    return results
+
+
+#: The tree ensembles ``dci`` and ``downstream_task`` take by name.
+TREE_ESTIMATORS = ("exact_gbt", "hist_gbt", "gbt")
+
+
+def _tree_estimator(estimator, seed, max_bins=256):
+    """A fresh classifier for one factor: see :func:`dci`'s ``estimator``."""
     from sklearn.base import clone  # scikit-learn loads on first use (~1.5 s)
     from sklearn.ensemble import GradientBoostingClassifier  # scikit-learn loads on first use (~1.5 s)
 
-
     if isinstance(estimator, str):
+        if estimator == "exact_gbt":
+            return ExactGradientBoostingClassifier(random_state=seed)
         if estimator == "hist_gbt":
             return BinnedGradientBoostingClassifier(max_bins=max_bins, random_state=seed)
         if estimator == "gbt":
@@ -59,13 +94,13 @@ def _dci_estimator(estimator, seed, max_bins):
     elif hasattr(estimator, "fit") and hasattr(estimator, "predict"):
         return clone(estimator)
     raise ValueError(
-        f"estimator must be 'hist_gbt', 'gbt' or an unfitted sklearn classifier that "
-        f"exposes feature_importances_ after fit, got {estimator!r}."
+        f"estimator must be one of {', '.join(map(repr, TREE_ESTIMATORS))} or an unfitted "
+        f"sklearn classifier that exposes feature_importances_ after fit, got {estimator!r}."
     )
 
 
 def dci(ground_truth_data, representation_function, random_state, *, num_train=10000,
-        num_test=5000, estimator="hist_gbt", max_bins=256, n_jobs=None,
+        num_test=5000, estimator="exact_gbt", max_bins=256, n_jobs=-1,
         batch_size=_DEFAULT_BATCH_SIZE):
     """DCI disentanglement, completeness, informativeness (Eastwood & Williams 2018, "A
     Framework for the Quantitative Evaluation of Disentangled Representations").
@@ -77,27 +112,23 @@ def dci(ground_truth_data, representation_function, random_state, *, num_train=1
     P_dk = R_dk / sum_d R_dk, rho_k = sum_d R_dk / sum R (entropies in log base K, D);
     informativeness = classification accuracy averaged over factors (train and test).
 
-    ``estimator``:
+    ``estimator`` (all but the last are disentanglement_lib's classifier, scikit-learn's
+    ``GradientBoostingClassifier()``: 100 stages of depth-3 trees, learning rate 0.1,
+    log-loss, impurity importances):
 
-    * ``"hist_gbt"`` (default): disentanglement_lib's classifier, scikit-learn's
-      ``GradientBoostingClassifier()`` (100 stages of depth-3 trees, learning rate 0.1,
-      log-loss, impurity importances), re-implemented with split thresholds restricted to
-      ``max_bins`` quantile bins per code dimension (exact when a dimension has at most
-      ``max_bins`` distinct values) so that all class trees of a stage grow together from
-      histograms. On dSprites-sized factors (3+6+40+32+32 classes) and 10,000 x 10 codes
-      it takes ~25 s CPU instead of ~5.5 min. The binning is the only change, but
-      boosting with 30-40 classes is sensitive to it: on the mixed representations
-      compared, D and C came out 0.02-0.03 lower than with ``"gbt"`` (benchmarks/
-      metrics.py: D 0.39 vs 0.42, C 0.38 vs 0.39, test accuracy 0.465 vs 0.461).
-    * ``"gbt"``: exactly disentanglement_lib's ``GradientBoostingClassifier()``; use it to
-      reproduce published numbers when several CPU-minutes per call are affordable.
+    * ``"exact_gbt"`` (default): the same algorithm trying every threshold, re-implemented
+      so that all class trees of a stage grow together (``_gbt.py``); the reference's
+      model up to ties. DCI_EXACT_NOTE
+    * ``"hist_gbt"``: the fast option: split thresholds restricted to ``max_bins``
+      quantile bins per code dimension (exact when a dimension has at most ``max_bins``
+      distinct values), each level found from histograms. DCI_HIST_NOTE
+    * ``"gbt"``: scikit-learn's own ``GradientBoostingClassifier()``, several CPU-minutes
+      per call.
     * an unfitted sklearn classifier exposing ``feature_importances_`` (cloned per factor).
 
-    ``max_bins >= num_train`` makes every threshold a candidate: the same model as "gbt" up
-    to tie-breaking, and about as slow.
-
-    ``n_jobs``: fit the K factors' classifiers in that many threads (joblib; both tree
-    builders release the GIL for most of their work); None = 1. Scores do not depend on it.
+    ``n_jobs``: fit the K factors' classifiers in that many threads (joblib; the tree
+    builders release the GIL for most of their work); -1 (default) = one per CPU core.
+    Scores do not depend on it.
 
     Defaults (Locatello et al. 2019): num_train=10000, num_test=5000.
 
@@ -107,21 +138,16 @@ def dci(ground_truth_data, representation_function, random_state, *, num_train=1
     sizes, rs = _setup(ground_truth_data, representation_function, random_state, batch_size,
                        num_train=num_train, num_test=num_test)
     _check_positive_int("max_bins", max_bins, minimum=2)
-    _dci_estimator(estimator, 0, max_bins)  # fail before sampling
+    _tree_estimator(estimator, 0, max_bins)  # fail before sampling
     x_train, y_train = _sample_codes_and_factors(ground_truth_data, representation_function,
                                                  sizes, num_train, rs, batch_size)
     x_test, y_test = _sample_codes_and_factors(ground_truth_data, representation_function,
                                                sizes, num_test, rs, batch_size)
-    jobs = [(_dci_estimator(estimator, _seed(rs), max_bins), x_train, y_train[:, k], x_test,
-             y_test[:, k]) for k in range(len(sizes))]
-    if n_jobs is None or n_jobs == 1:
-        results = [_fit_importance(*job) for job in jobs]
-    else:
-        from joblib import Parallel, delayed  # only when DCI fits factors in parallel
-
-        results = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_fit_importance)(*job) for job in jobs)
-    importance = np.stack([r[0] for r in results], axis=1)  # [D, K]
+    models = [_tree_estimator(estimator, _seed(rs), max_bins) for _ in sizes]
+    results = _fit_factors(models, x_train, y_train, x_test, y_test, n_jobs)
+    importance = np.stack([np.zeros(x_train.shape[1]) if model is None else
+                           np.abs(np.asarray(model.feature_importances_, dtype=np.float64))
+                           for model, _, _ in results], axis=1)  # [D, K]
     disentanglement, completeness = _dci_from_importance(importance)
     return {
         "disentanglement": disentanglement,

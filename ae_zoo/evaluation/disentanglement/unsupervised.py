@@ -11,6 +11,7 @@ from ae_zoo.evaluation.disentanglement._common import (
     _mutual_info_matrix,
     _sample_codes_and_factors,
     _setup,
+    sampled_representation,
 )
 
 
@@ -53,6 +54,37 @@ def unsupervised_scores(ground_truth_data, representation_function, random_state
     _check_positive_int("num_bins", num_bins, minimum=2)
     codes, _ = _sample_codes_and_factors(ground_truth_data, representation_function, sizes,
                                          num_train, rs, batch_size)
+    return _correlation_scores(codes, num_bins)
+
+
+def unsupervised_scores_sampled(ground_truth_data, representation_function, random_state, *,
+                                num_train=10000, num_bins=_DEFAULT_NUM_BINS,
+                                batch_size=_DEFAULT_BATCH_SIZE):
+    """:func:`unsupervised_scores` of the sampled representation z ~ q(z|x) (Locatello et
+    al. 2019, section 4, "the aggregated posterior"; disentanglement_lib's ``sampled``
+    post-processing followed by its ``unsupervised`` metric).
+
+    ``representation_function`` maps observations to the Gaussian posterior ``(mean,
+    scale)``, each [num, D] (e.g. ``lambda x: model.encode(x, return_distribution=True)``);
+    each observation's code is one draw z = mean + scale * eps, eps ~ N(0, I) from
+    ``random_state`` (see :func:`sampled_representation`). The scores of the mean
+    representation are :func:`unsupervised_scores` of ``lambda x: f(x)[0]``.
+
+    Defaults (Locatello et al. 2019): num_train=10000, num_bins=20.
+
+    Returns the keys of :func:`unsupervised_scores`.
+    """
+    sizes, rs = _setup(ground_truth_data, representation_function, random_state, batch_size,
+                       num_train=num_train)
+    _check_positive_int("num_bins", num_bins, minimum=2)
+    codes, _ = _sample_codes_and_factors(ground_truth_data,
+                                         sampled_representation(representation_function, rs),
+                                         sizes, num_train, rs, batch_size)
+    return _correlation_scores(codes, num_bins)
+
+
+def _correlation_scores(codes, num_bins):
+    """The four unsupervised scores of codes [num, D] (see :func:`unsupervised_scores`)."""
     varying = codes[:, np.var(codes, axis=0) > 0]
     if varying.shape[1] == 0:
         tc = wc = wc_norm = 0.0
