@@ -232,16 +232,34 @@ def cmd_compare(args):
     return 0
 
 
+def _hparam_points(value):
+    """``--hparam-points``: an int, "all" or "none"."""
+    if value in ("all", "none"):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int, all or none, got {value!r}") from None
+
+
 def cmd_study(args):
-    from ae_zoo.experiments.study import DEFAULT_MODELS, DEFAULT_SEEDS, DEFAULT_STEPS, run_study
+    from ae_zoo.experiments.study import (
+        DEFAULT_HPARAM_POINTS,
+        DEFAULT_MODELS,
+        DEFAULT_SEEDS,
+        DEFAULT_STEPS,
+        run_study,
+    )
 
     command = _command_line(args)
+    points = DEFAULT_HPARAM_POINTS if args.hparam_points is None else args.hparam_points
     run_study(args.models or DEFAULT_MODELS, args.seeds or DEFAULT_SEEDS, args.dataset,
               steps=DEFAULT_STEPS if args.steps is None else args.steps, out=args.out,
               full_metrics=args.full_metrics, metric_settings=_metric_settings(args.metric_setting),
               metrics=args.metrics, iwae_samples=args.iwae_samples, overrides=args.set,
               verbose=args.verbose, log=lambda line: print(line, flush=True), command=command,
-              overwrite=args.overwrite)
+              hparam_points=None if points == "none" else points,
+              stale_after=args.claim_timeout, overwrite=args.overwrite)
     return 0
 
 
@@ -423,19 +441,25 @@ def build_parser():
                    help="retrain a run in OUT/MODEL/ that was trained otherwise (else refused)")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("study", help="train every (model, seed) pair, score each with every "
-                                     "disentanglement metric, and tabulate model vs. seed")
+    p = sub.add_parser("study", help="train every (model, hyperparameters, seed) run, score "
+                                     "each with every disentanglement metric, and report "
+                                     "Locatello et al.'s three findings")
     p.add_argument("--models", default=None,
                    help="comma-separated model names with a <model>_<dataset> recipe (default: "
-                        "vae,beta_vae,annealed_vae,beta_tcvae,factor_vae,dip_vae_i,dip_vae_ii)")
+                        "beta_vae,annealed_vae,beta_tcvae,factor_vae,dip_vae_i,dip_vae_ii)")
     p.add_argument("--seeds", default=None,
-                   help="comma-separated training seeds (default: 0,1,2)")
-    p.add_argument("--dataset", default="dsprites", help="a dataset with ground-truth factors")
+                   help="comma-separated training seeds (default: 0,1)")
+    p.add_argument("--hparam-points", type=_hparam_points, default=None, metavar="N|all|none",
+                   help="values taken from each model's hyperparameter grid of the paper, both "
+                        "ends first (default: 2; all: the whole grid; none: the recipes' values)")
+    p.add_argument("--dataset", default="dsprites",
+                   help="a dataset with ground-truth factors: dsprites, color_dsprites, "
+                        "noisy_dsprites, shapes3d")
     p.add_argument("--steps", type=int, default=None,
-                   help="training steps per run (default: 1000, sized so the default 21 runs "
-                        "and their metrics finish within an hour on 2 CPU cores)")
+                   help="training steps per run (default: 1000, sized so the default 24 runs "
+                        "and their metrics finish within about an hour on 2 CPU cores)")
     p.add_argument("--full-metrics", action="store_true",
-                   help="Locatello et al.'s metric settings (about 6 min per run on 2 cores) "
+                   help="Locatello et al.'s metric settings (minutes per run on 2 cores) "
                         "instead of the study's reduced ones")
     p.add_argument("--metrics", default=None, help="metrics to run (default: all)")
     p.add_argument("--metric-setting", action="append", default=[], metavar="KEY=VALUE",
@@ -447,7 +471,11 @@ def build_parser():
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
                    help="Keras verbosity while training (progress lines are printed anyway)")
     p.add_argument("--out", default="runs/study",
-                   help="study folder (default: %(default)s); rerun to resume")
+                   help="study folder (default: %(default)s); rerun to resume; run the same "
+                        "command in several processes or machines to share the runs")
+    p.add_argument("--claim-timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="a run claimed by a worker that has not shown a sign of life for this "
+                        "long is taken over (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true",
                    help="retrain the runs in OUT that were trained otherwise (else refused)")
     p.set_defaults(func=cmd_study)

@@ -128,11 +128,12 @@ def fmt_time(seconds):
     return f"{seconds / 3600:.1f} h"
 
 
-def summarize(rows, models, columns):
-    """``{model: {column: {"mean", "std", "min", "max", "n"}}}`` over seeds (std: ddof=1)."""
+def summarize(rows, models, columns, key="model"):
+    """``{model: {column: {"mean", "std", "min", "max", "n"}}}`` over seeds (std: ddof=1);
+    ``key``: the row field that ``models`` name (e.g. a study's "setup")."""
     summary = {}
     for model in models:
-        mine = [r for r in rows if r["model"] == model]
+        mine = [r for r in rows if r[key] == model]
         summary[model] = {}
         for col in columns:
             vals = np.array([r[col] for r in mine if r.get(col) is not None], dtype=np.float64)

@@ -130,6 +130,7 @@ def _disentanglement(model, data, names, settings, seed, fast_metrics, unavailab
         result = scoring.compute_disentanglement(model, data.ground_truth, names, settings,
                                                  random_state=int(seed), log=say)
         result["preset"] = "fast" if fast_metrics else "full"
+        unavailable.update({f"disentanglement.{k}": v for k, v in result["skipped"].items()})
         return result
     return None
 

@@ -63,7 +63,8 @@ class AnnealedVAE(VAE):
     @classmethod
     def search_space(cls, options):
         return {"gamma": hparams.log_uniform(100.0, 2000.0, options.get("gamma", 1000.0)),
-                "c_max": hparams.grid([5, 10, 25, 50, 75, 100], options.get("c_max", 25.0))}
+                "c_max": hparams.grid([5, 10, 25, 50, 75, 100], options.get("c_max", 25.0),
+                                      regularization="smaller")}
 
     def __init__(self, gamma=1000.0, c_max=25.0, anneal_steps=100000, **kwargs):
         if "beta" in kwargs:
@@ -153,7 +154,8 @@ class BetaTCVAE(VAE):
 
     @classmethod
     def search_space(cls, options):
-        return {"beta": hparams.grid([1, 2, 4, 6, 8, 10], options.get("beta", 6.0))}
+        return {"beta": hparams.grid([1, 2, 4, 6, 8, 10], options.get("beta", 6.0),
+                                     regularization="larger")}
 
     def __init__(self, beta=6.0, dataset_size=60000, **kwargs):
         self.dataset_size = _positive_int("dataset_size", dataset_size)
@@ -214,7 +216,8 @@ class FactorVAE(AdversarialTraining, VAE):
 
     @classmethod
     def search_space(cls, options):
-        return {"gamma": hparams.grid([10, 20, 30, 40, 50, 100], options.get("gamma", 35.0))}
+        return {"gamma": hparams.grid([10, 20, 30, 40, 50, 100], options.get("gamma", 35.0),
+                                      regularization="larger")}
 
     def __init__(self, gamma=35.0, discriminator_units=(256, 256), discriminator_learning_rate=1e-4,
                  **kwargs):
@@ -298,7 +301,8 @@ class DIPVAE(VAE):
 
     @classmethod
     def search_space(cls, options):
-        return {"lambda_od": hparams.grid([1, 2, 5, 10, 20, 50], options.get("lambda_od", 10.0))}
+        return {"lambda_od": hparams.grid([1, 2, 5, 10, 20, 50], options.get("lambda_od", 10.0),
+                                          regularization="larger")}
 
     def __init__(self, kind="i", lambda_od=10.0, lambda_d=None, **kwargs):
         if kind not in DIP_KINDS:

@@ -9,6 +9,9 @@ keras-tuner ``HyperParameters``::
     {"type": "boolean"}
     {"type": "fixed", "value": 0.3}
 
+A numeric spec may say which of its values regularize more (``"regularization": "larger"``
+or ``"smaller"``); the disentanglement study reads it, keras-tuner does not.
+
 A model's ``search_space(options)`` returns ``{keyword argument: spec}`` for its own
 hyperparameters, centred on its keyword arguments ``options``; for example a VAE's::
 
@@ -23,11 +26,19 @@ def _nearest(values, target):
                                       else abs(v - target)))
 
 
-def grid(values, default):
+def grid(values, default, regularization=None):
     """An ordered choice over the numbers ``values``, its default the one nearest ``default``
-    (on a log scale for positive numbers)."""
+    (on a log scale for positive numbers). ``regularization``: for a regularization
+    strength, which values regularize more, ``"larger"`` or ``"smaller"`` (the
+    disentanglement study plots its findings against it)."""
     values = [float(v) for v in values]
-    return {"type": "choice", "values": values, "default": _nearest(values, float(default))}
+    spec = {"type": "choice", "values": values, "default": _nearest(values, float(default))}
+    if regularization is not None:
+        if regularization not in ("larger", "smaller"):
+            raise ValueError(f"regularization must be 'larger' or 'smaller', got "
+                             f"{regularization!r}")
+        spec["regularization"] = regularization
+    return spec
 
 
 def log_uniform(low, high, default):

@@ -332,7 +332,8 @@ class BetaVAE(VAE):
 
     @classmethod
     def search_space(cls, options):
-        return {"beta": hparams.grid([1, 2, 4, 6, 8, 16], options.get("beta", 4.0))}
+        return {"beta": hparams.grid([1, 2, 4, 6, 8, 16], options.get("beta", 4.0),
+                                     regularization="larger")}
 
     def __init__(self, beta=4.0, **kwargs):
         super().__init__(beta=beta, **kwargs)

@@ -44,6 +44,8 @@ from ae_zoo.training.recipes import RecipeError, model_parameters
 
 TYPES = ("choice", "float", "int", "boolean", "fixed")
 SAMPLINGS = ("linear", "log", "reverse_log")
+#: Which values of a regularization strength regularize more (a spec's "regularization").
+REGULARIZATION = ("larger", "smaller")
 #: Hyperparameters that are not model keyword arguments, and where they go in a recipe.
 SPECIAL = {
     "latent_dim": ("model", "latent_dim"),
@@ -59,9 +61,9 @@ RESERVED = ("architecture", "input_shape", "seed", "encoder", "decoder", "name",
 _WIDTHS = re.compile(r"(\d+(-\d+)*)?")
 _EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 _SPEC_KEYS = {
-    "choice": {"type", "values", "default", "ordered"},
-    "float": {"type", "min", "max", "step", "sampling", "default"},
-    "int": {"type", "min", "max", "step", "sampling", "default"},
+    "choice": {"type", "values", "default", "ordered", "regularization"},
+    "float": {"type", "min", "max", "step", "sampling", "default", "regularization"},
+    "int": {"type", "min", "max", "step", "sampling", "default", "regularization"},
     "boolean": {"type", "default"},
     "fixed": {"type", "value"},
 }
@@ -181,6 +183,11 @@ def normalize_spec(name, spec, path=None):
             if not out["min"] <= default <= out["max"]:
                 raise RecipeError(f"{path}.default: {default} is outside [{out['min']}, {out['max']}]")
             out["default"] = default
+    if spec.get("regularization") is not None:  # read by the study, not by keras-tuner
+        if spec["regularization"] not in REGULARIZATION:
+            raise RecipeError(f"{path}.regularization: must be one of "
+                              f"{', '.join(REGULARIZATION)}; got {spec['regularization']!r}")
+        out["regularization"] = spec["regularization"]
     return out
 
 

@@ -10,7 +10,8 @@ from scipy.stats import f_oneway
 
 import ae_zoo.experiments.study as study_module
 from ae_zoo import cli
-from ae_zoo.evaluation import HEADLINE_SCORES, METRICS, compute_all
+from ae_zoo.evaluation import HEADLINE_SCORES, compute_all
+from ae_zoo.evaluation.disentanglement import ALL_METRICS
 from ae_zoo.experiments import run_study, study_recipe, variance_shares
 from ae_zoo.experiments.study import HEADLINE_LABELS, steps_per_epoch
 
@@ -25,7 +26,8 @@ TINY_RECIPE = ["data.options.num_samples=128", "model.options.filters=[4,4]",
 
 def study(out, log=None, **kwargs):
     options = dict(models=MODELS, seeds=SEEDS, dataset="dsprites", steps=2, out=out,
-                   metric_settings=TINY_METRICS, overrides=TINY_RECIPE, log=log)
+                   metric_settings=TINY_METRICS, overrides=TINY_RECIPE, log=log,
+                   hparam_points=None)
     options.update(kwargs)
     return run_study(**options)
 
@@ -49,7 +51,7 @@ def test_results_csv_has_a_row_per_run_with_every_metric(finished):
     assert [(r["model"], int(r["seed"])) for r in rows] == [
         ("vae", 0), ("vae", 1), ("beta_vae", 0), ("beta_vae", 1)]
     prefixes = {c.split(".")[0] for c in rows[0] if "." in c}
-    assert prefixes == set(METRICS)
+    assert prefixes == set(ALL_METRICS)
     assert {"mig.mig", "dci.disentanglement", "sap.sap", "beta_vae_score.eval_accuracy",
             "factor_vae_score.eval_accuracy", "modularity_explicitness.modularity",
             "unsupervised_scores.gaussian_total_correlation"} <= set(rows[0])
