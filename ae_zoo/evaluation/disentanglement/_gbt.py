@@ -29,7 +29,8 @@ Two ways to find the splits:
   when the bins are exact, but with continuous features and many classes boosting is
   sensitive to the coarser thresholds (see ``dci``).
 
-Exact ties between splits, frequent in multiclass boosting (an early residual takes only
+Features are rounded to float32, as scikit-learn's trees do. Exact ties between splits,
+frequent in multiclass boosting (an early residual takes only
 two values), are broken by a pseudo-random feature order per node, as scikit-learn does;
 here the order is drawn from ``random_state`` and each feature's *values* (not its column
 index), so permuting the input columns gives the same model.
@@ -87,7 +88,7 @@ class _BoostedTrees:
         self.random_state = random_state
 
     def fit(self, x, y):
-        x = np.asarray(x, dtype=np.float64)
+        x = _as_features(x)
         self.classes_, y_index = np.unique(np.asarray(y), return_inverse=True)
         num_classes = len(self.classes_)
         if num_classes < 2:
@@ -141,7 +142,7 @@ class _BoostedTrees:
         return self
 
     def decision_function(self, x):
-        x = np.asarray(x, dtype=np.float64)
+        x = _as_features(x)
         n, num_trees = len(x), self.leaf_value_.shape[1]
         rows = np.arange(n)[:, None]
         tree = np.arange(num_trees)[None, :]
@@ -412,6 +413,12 @@ class BinnedGradientBoostingClassifier(_BoostedTrees):
             go_right = bins[rows, np.where(split, feature, 0)[tree, node]] > cut[tree, node]
             node = 2 * node + go_right
         return node, gains
+
+
+def _as_features(x):
+    """Features rounded to float32, as scikit-learn's trees see them (its thresholds are
+    midpoints of float32 values), held as float64."""
+    return np.asarray(x, dtype=np.float32).astype(np.float64)
 
 
 def _probabilities(raw):
