@@ -247,3 +247,50 @@ def test_render_rejects_bad_factors(gen):
     with pytest.raises(TypeError, match="random_state"):
         gen.sample_factors(3, random_state="seed")
     assert gen.render(np.zeros((0, 5), np.int64)).shape == (0, 64, 64, 1)
+
+
+# ---------------------------------------------------------------- Color- and Noisy-dSprites
+
+
+@pytest.mark.parametrize("cls", [dsprites_module.ColorDSprites, dsprites_module.NoisyDSprites])
+def test_variants_keep_the_factors_and_add_noise_that_is_not_a_factor(gen, cls):
+    variant = cls()
+    assert variant.factor_sizes == gen.factor_sizes and variant.observation_shape == (64, 64, 3)
+    factors = variant.sample_factors(64, random_state=0)
+    sprite = gen.render(factors)[..., 0] > 0  # [n, 64, 64]
+    images = variant.sample_observations_from_factors(factors, np.random.RandomState(1))
+    assert images.shape == (64, 64, 64, 3) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    again = variant.sample_observations_from_factors(factors, np.random.RandomState(1))
+    other = variant.sample_observations_from_factors(factors, np.random.RandomState(2))
+    np.testing.assert_array_equal(images, again)
+    assert not np.array_equal(images, other)
+    if cls is dsprites_module.ColorDSprites:
+        # black background; each sprite one colour in [0.5, 1]^3
+        assert np.all(images[~sprite] == 0.0)
+        for image, mask in zip(images, sprite):
+            colours = np.unique(image[mask], axis=0)
+            assert len(colours) == 1 and np.all((colours >= 0.5) & (colours <= 1.0))
+    else:
+        # white sprite; the background uniform noise in [0, 1) per pixel and channel
+        assert np.all(images[sprite] == 1.0)
+        background = images[~sprite]
+        assert abs(background.mean() - 0.5) < 0.01 and background.std() == pytest.approx(
+            np.sqrt(1 / 12), abs=0.01)
+
+
+def test_variant_datasets_share_dsprites_factors():
+    from ae_zoo import data
+
+    plain = data.load("dsprites", "train", num_samples=200)
+    for name in ("color_dsprites", "noisy_dsprites"):
+        train = data.load(name, "train", num_samples=200)
+        test = data.load(name, "test", num_samples=200)
+        assert (train.name, train.input_shape, len(train)) == (name, (64, 64, 3), 200)
+        np.testing.assert_array_equal(train.factors, plain.factors)
+        np.testing.assert_array_equal(train.x, data.load(name, "train", num_samples=200).x)
+        assert train.ground_truth.observation_shape == (64, 64, 3)
+        assert not {tuple(f) for f in train.factors} & {tuple(f) for f in test.factors}
+        drawn = (train.x == 1.0).all(axis=-1) if name == "noisy_dsprites" else train.x.max(-1) > 0
+        np.testing.assert_array_equal(drawn, plain.x[..., 0] > 0)
+    assert len(data.load("color_dsprites", "test")) == 2500

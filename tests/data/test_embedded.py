@@ -33,8 +33,8 @@ def sklearn_digits():
 def test_names():
     assert data.names() == sorted(data.names())
     assert set(data.names()) == {
-        "digits", "mnist5k", "dsprites", "mnist", "fashion_mnist", "cifar10", "celeb_a",
-        "shapes3d",
+        "digits", "mnist5k", "dsprites", "color_dsprites", "noisy_dsprites", "mnist",
+        "fashion_mnist", "cifar10", "celeb_a", "shapes3d",
     }
 
 
