@@ -18,9 +18,10 @@ declared capabilities); what is measured is what the model can give:
   2016; ``iwae_samples`` draws on up to 1,000 examples);
 * ``latent``: :func:`~ae_zoo.evaluation.latent_stats` of the codes (posterior means; KL
   per dimension for a Gaussian posterior);
-* ``disentanglement``: when the dataset has ground-truth factors (dsprites, shapes3d),
-  :func:`~ae_zoo.evaluation.compute_all` with the representation function = the
-  encoder's mean, run in batches;
+* ``disentanglement``: when the dataset has ground-truth factors (dsprites,
+  color_dsprites, noisy_dsprites, shapes3d), :func:`~ae_zoo.evaluation.compute_all` with
+  the representation function = the encoder's mean (and its posterior for the sampled
+  codes' scores), run in batches;
 * ``generation``: FID, KID, precision and recall (:mod:`ae_zoo.evaluation.generation`) on
   the features of a feature network (the dataset's shipped one, or ``feature_network``)
   of as many samples as the split has examples (``model.sample``, seeded; N(0, I) draws
@@ -212,7 +213,8 @@ def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_
     if metrics is not None and names and data.ground_truth is None:
         raise ValueError(f"dataset {data.name!r} has no ground-truth factors, so the "
                          "disentanglement metrics cannot run; use a dataset with factors "
-                         "(dsprites, shapes3d) or --metrics none")
+                         "(dsprites, color_dsprites, noisy_dsprites, shapes3d) or "
+                         "--metrics none")
     settings = scoring.merge_settings(scoring.FAST_METRIC_SETTINGS if fast_metrics
                                       else scoring.FULL_METRIC_SETTINGS, metric_settings)
     scoring.check_settings(settings)

@@ -209,10 +209,14 @@ def test_dsprites_disentanglement_metrics(tmp_path):
     assert {k.split(".")[0] for k in scores} == set(resolve_metrics(None))
     assert result["disentanglement"]["settings"]["mig"]["num_train"] == 64
     assert result["disentanglement"]["settings"]["beta_vae_score"]["group_size"] == 4
-    # the same scores from compute_all with the model's encoder mean as numpy
+    # the same scores from compute_all with the model's encoder mean (and, for the sampled
+    # codes, its posterior) as numpy
     settings = {k: v for k, v in TINY_METRICS.items() if k != "batch_size"}
     again = compute_all(data.load("dsprites", "test", num_samples=64).ground_truth,
-                        lambda x: np.asarray(model.encode(x)), 3, batch_size=64, **settings)
+                        lambda x: np.asarray(model.encode(x)), 3, batch_size=64,
+                        posterior_function=lambda x: tuple(
+                            np.asarray(t) for t in model.encode(x, return_distribution=True)),
+                        **settings)
     assert again.keys() == scores.keys()
     for key, value in again.items():
         assert scores[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
@@ -225,7 +229,7 @@ def test_bad_requests_fail_before_any_work(vae_run, tmp_path):
     with pytest.raises(ValueError, match="no ground-truth factors"):
         evaluate_run(vae_run, metrics="mig", out=tmp_path / "a")
     with pytest.raises(ValueError, match="unknown metric"):
-        evaluate_run(vae_run, metrics="mig,irs", out=tmp_path / "b")
+        evaluate_run(vae_run, metrics="mig,jemmig", out=tmp_path / "b")
     with pytest.raises(ValueError, match="no metric takes"):
         evaluate_run(vae_run, metric_settings={"num_trian": 5}, out=tmp_path / "c")
     with pytest.raises(ValueError, match="shape"):
