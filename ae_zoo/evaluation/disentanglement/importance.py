@@ -118,10 +118,15 @@ def dci(ground_truth_data, representation_function, random_state, *, num_train=1
 
     * ``"exact_gbt"`` (default): the same algorithm trying every threshold, re-implemented
       so that all class trees of a stage grow together (``_gbt.py``); the reference's
-      model up to ties. DCI_EXACT_NOTE
+      model up to ties. Measured on dSprites with hand-made codes (centroid x and y,
+      sqrt(area), two random projections; 10,000 / 5,000 points; ``python
+      benchmarks/metrics.py --with-sklearn-gbt``): disentanglement 0.627 vs 0.628 with
+      ``"gbt"`` (completeness 0.789 vs 0.790, informativeness equal), 93 vs 129 CPU-s.
     * ``"hist_gbt"``: the fast option: split thresholds restricted to ``max_bins``
       quantile bins per code dimension (exact when a dimension has at most ``max_bins``
-      distinct values), each level found from histograms. DCI_HIST_NOTE
+      distinct values), each level found from histograms. On the same codes it scores
+      lower: disentanglement 0.579 (-0.050 from ``"gbt"``), completeness -0.020,
+      informativeness -0.026 (train) / -0.017 (test); 17 CPU-s.
     * ``"gbt"``: scikit-learn's own ``GradientBoostingClassifier()``, several CPU-minutes
       per call.
     * an unfitted sklearn classifier exposing ``feature_importances_`` (cloned per factor).
