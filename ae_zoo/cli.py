@@ -454,7 +454,8 @@ def build_parser():
                         "ends first (default: 2; all: the whole grid; none: the recipes' values)")
     p.add_argument("--dataset", default="dsprites",
                    help="a dataset with ground-truth factors: dsprites, color_dsprites, "
-                        "noisy_dsprites, shapes3d")
+                        "noisy_dsprites, shapes3d; several, comma-separated: a study each "
+                        "in OUT/<dataset>/ and the hyperparameter transfer between them")
     p.add_argument("--steps", type=int, default=None,
                    help="training steps per run (default: 1000, sized so the default 24 runs "
                         "and their metrics finish within about an hour on 2 CPU cores)")

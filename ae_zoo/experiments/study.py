@@ -13,7 +13,9 @@ IRS and the downstream task (``disentanglement.json`` in the run directory). The
 one setup (model and hyperparameters) are then compared with each other by UDR. The study
 writes into ``out`` (see :mod:`ae_zoo.experiments.study_report`): ``results.csv``,
 ``results.md`` (the three findings, each with its numbers, figure and verdict),
-``study.json`` and the figures.
+``study.json`` and the figures. With several datasets (e.g. ``dsprites,color_dsprites``),
+one study each into ``out/<dataset>/`` and the hyperparameter transfer between them
+(``transfer.md``, :mod:`~ae_zoo.experiments.study_transfer`).
 
 Resumable and shareable: a run whose directory holds ``model.keras`` and a
 ``disentanglement.json`` with the same metric settings is skipped; a trained run without
@@ -22,9 +24,9 @@ it is only scored; an interrupted training resumes from its last epoch (the runn
 ``out``: each claims a run before working on it (:mod:`~ae_zoo.experiments.study_claims`),
 and the last to finish writes the complete report.
 
-Budget (measured on a 2-core CPU, no GPU; see README): every run trains ``DEFAULT_STEPS``
-= 1,000 steps and is scored with :data:`STUDY_METRIC_SETTINGS`; the default study, 6
-models x 2 hyperparameter values x 2 seeds, takes about an hour.
+Budget (2-core CPU, no GPU; see README): every run trains ``DEFAULT_STEPS`` = 1,000 steps
+and is scored with :data:`STUDY_METRIC_SETTINGS`; the default study, 6 models x 2
+hyperparameter values x 2 seeds, should take 50-55 minutes (estimated from single runs).
 """
 
 import gc
@@ -49,7 +51,8 @@ from ae_zoo.experiments.common import (
 )
 from ae_zoo.experiments.study_analysis import variance_shares  # noqa: F401  (re-exported)
 from ae_zoo.experiments.study_claims import STALE_AFTER, Claims
-from ae_zoo.experiments.study_report import RESULTS_FILE, write_results
+from ae_zoo.experiments.study_report import LABELS, RESULTS_FILE, write_results
+from ae_zoo.experiments.study_transfer import write_transfer
 from ae_zoo.experiments.train import run
 from ae_zoo.export.card import load_run
 from ae_zoo.training import recipes as recipe_lib
@@ -217,6 +220,9 @@ def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", st
     Args:
         models, seeds: lists (or comma-separated strings) of registered model names with a
             ``<model>_<dataset>`` recipe, and of training seeds.
+        dataset: a dataset with ground-truth factors, or several (a list or comma-separated
+            string): then one study per dataset into ``out/<dataset>/``, and the
+            hyperparameter transfer between them (:mod:`study_transfer`) into ``out``.
         steps: training steps per run (None: the recipes' own 20,000).
         hparam_points: values from each model's grid (see :func:`hyperparameter_grid`).
         full_metrics: Locatello et al.'s metric settings instead of
@@ -231,22 +237,39 @@ def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", st
         overwrite: retrain the finished runs in ``out`` that were trained otherwise (refused
             without it; runs trained the same way are reused either way).
 
-    Returns the study dict (also ``study.json``).
+    Returns the study dict (also ``study.json``); for several datasets ``{"studies":
+    {dataset: study}, "transfer": ..., "out": out}``.
     """
     say = log or (lambda *_: None)
     models = parse_list(models, str, "models")
     seeds = parse_list(seeds, int, "seeds")
+    datasets = parse_list(dataset, str, "dataset")
     if any(s < 0 for s in seeds):
         raise ValueError(f"seeds must be >= 0, got {seeds}")
     if steps is not None and (isinstance(steps, bool) or int(steps) < 1):
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     hparam_points = _check_points(hparam_points)
     plan = _metric_plan(metrics, full_metrics, metric_settings)
-    settings_json = json.dumps(to_jsonable(plan[2]), sort_keys=True)
     out = os.fspath(out)
-
     # Every recipe is built and every finished run checked before anything is trained.
-    runs = plan_study(models, seeds, dataset, steps, out, hparam_points, iwae_samples, overrides)
+    folders = {d: out if len(datasets) == 1 else os.path.join(out, d) for d in datasets}
+    runs = {d: plan_study(models, seeds, d, steps, folders[d], hparam_points, iwae_samples,
+                          overrides) for d in datasets}
+    common = dict(plan=plan, say=say, verbose=verbose, command=command, stale_after=stale_after,
+                  overwrite=overwrite)
+    if len(datasets) == 1:
+        return _run_one(runs[datasets[0]], datasets[0], out, **common)
+    studies = {d: _run_one(runs[d], d, folders[d], **common) for d in datasets}
+    with Claims(out, stale_after=stale_after).lock("transfer"):
+        transfer = write_transfer(out, studies, LABELS)
+    say(f"Wrote {out}/transfer.md and transfer.json")
+    say(transfer["verdict"])
+    return {"studies": studies, "transfer": transfer, "out": out}
+
+
+def _run_one(runs, dataset, out, plan, say, verbose, command, stale_after, overwrite):
+    """The study of one dataset (``runs``: :func:`plan_study`) into ``out``."""
+    settings_json = json.dumps(to_jsonable(plan[2]), sort_keys=True)
     status = {r["name"]: _status(r["recipe"], settings_json, overwrite) for r in runs}
     first = runs[0]["recipe"]
     ground_truth = load_split(dataset, first["data"]["test_split"], first["data"]["data_dir"],
@@ -257,9 +280,10 @@ def run_study(models=DEFAULT_MODELS, seeds=DEFAULT_SEEDS, dataset="dsprites", st
     os.makedirs(out, exist_ok=True)
     claims = Claims(out, stale_after=stale_after)
     todo = [r for r in runs if status[r["name"]] != "done"]
-    say(f"Study: {len(runs)} runs ({len(models)} models, {len({r['setup'] for r in runs})} "
-        f"setups, {len(seeds)} seeds) on {dataset}, {first['training']['steps']} steps each, "
-        f"{plan[3]} metric settings -> {out}/")
+    say(f"Study: {len(runs)} runs ({len({r['model'] for r in runs})} models, "
+        f"{len({r['setup'] for r in runs})} setups, {len({r['seed'] for r in runs})} seeds) "
+        f"on {dataset}, {first['training']['steps']} steps each, {plan[3]} metric settings "
+        f"-> {out}/")
     say(f"  {len(runs) - len(todo)} of {len(runs)} runs already finished; "
         f"{sum(status[r['name']] in ('todo', 'replace') for r in todo)} to train, {len(todo)} "
         "to score")

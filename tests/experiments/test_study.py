@@ -164,6 +164,8 @@ def test_bad_requests_fail_before_training(finished, tmp_path, monkeypatch):
         study(out, steps=3)
     with pytest.raises(ValueError, match="duplicates"):
         study(tmp_path / "c", seeds="0,0")
+    with pytest.raises(ValueError, match="no recipe recipes/vae_digits.yaml"):
+        study(tmp_path / "c", dataset="dsprites,digits")  # every dataset checked first
     assert cli.main(["study", "--models", "vae,nope", "--out", str(tmp_path / "d")]) == 2
     assert not any((tmp_path / n).exists() for n in "abcd")
 
@@ -190,3 +192,21 @@ def test_variance_shares_against_scipy():
 
 def test_every_headline_score_has_a_label():
     assert set(HEADLINE_LABELS) == set(HEADLINE_SCORES.values())
+
+
+@pytest.mark.slow
+def test_two_datasets_and_the_hyperparameter_transfer(tmp_path):
+    """A study per dataset in its own folder, then the transfer of the setups between them
+    (two grid points of beta_vae, one seed, on dSprites and Noisy-dSprites)."""
+    result = study(tmp_path, models="beta_vae", seeds=[0], hparam_points=2,
+                   dataset="dsprites,noisy_dsprites")
+    assert set(result["studies"]) == {"dsprites", "noisy_dsprites"}
+    for name in ("dsprites", "noisy_dsprites"):
+        rows = read_rows(tmp_path / name)
+        assert [r["setup"] for r in rows] == ["beta_vae beta=1", "beta_vae beta=16"]
+        assert json.loads((tmp_path / name / "study.json").read_text())["settings"][
+            "dataset"] == name
+    saved = json.loads((tmp_path / "transfer.json").read_text())
+    assert saved["datasets"] == ["dsprites", "noisy_dsprites"]
+    assert all(p["num_setups"] == 2 for pairs in saved["transfer"].values() for p in pairs)
+    assert saved["verdict"] in (tmp_path / "transfer.md").read_text()

@@ -1,6 +1,7 @@
 """The study's analysis on hand-made runs: nested variance shares, the correlation trends
-of Finding 1, unsupervised model selection and the downstream correlations, and the
-hyperparameter grids the models declare."""
+of Finding 1, unsupervised model selection, the downstream correlations, the
+hyperparameter transfer between datasets, and the hyperparameter grids the models
+declare."""
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from scipy.stats import spearmanr
 
 from ae_zoo.experiments import hyperparameter_grid
 from ae_zoo.experiments import study_analysis as analysis
+from ae_zoo.experiments import study_transfer as transfer
 
 
 def test_nested_variance_shares_against_numpy():
@@ -95,3 +97,32 @@ def test_hyperparameter_grids_are_the_models_declared_grids():
     assert (small["c_max"], large["c_max"]) == (5.0, 100.0) and s_small > s_large
     assert [h["lambda_od"] for h, _ in hyperparameter_grid("dip_vae_i", points=3)] == [1, 5, 50]
     assert hyperparameter_grid("vae", points=2) == [({}, None)]  # no grid: one setup
+
+
+def test_hyperparameter_transfer_against_scipy(tmp_path):
+    """Medians over seeds per setup, their Spearman correlation between two datasets, and
+    the percentile on B of the setup best on A."""
+    rng = np.random.RandomState(3)
+    setups = ["a", "b", "c", "d", "e"]
+    rows = {d: [{"setup": s, "seed": k, "mig.mig": float(rng.rand())}
+                for s in setups for k in range(3)] for d in ("dsprites", "noisy_dsprites")}
+    rows["noisy_dsprites"] = [r for r in rows["noisy_dsprites"] if r["setup"] != "e"]
+    result = transfer.hyperparameter_transfer(rows, scores=("mig.mig",))["mig.mig"]
+    assert [(p["from"], p["to"], p["num_setups"]) for p in result] == [
+        ("dsprites", "noisy_dsprites", 4), ("noisy_dsprites", "dsprites", 4)]
+    median = {d: {s: np.median([r["mig.mig"] for r in rows[d] if r["setup"] == s])
+                  for s in setups[:4]} for d in rows}
+    a, b = ([median[d][s] for s in setups[:4]] for d in ("dsprites", "noisy_dsprites"))
+    assert result[0]["rho"] == pytest.approx(spearmanr(a, b).statistic)
+    best = setups[int(np.argmax(a))]
+    assert result[0]["pick"] == best
+    rank = sorted(b).index(median["noisy_dsprites"][best])  # no ties
+    assert result[0]["percentile"] == pytest.approx(rank / 3)
+    written = transfer.write_transfer(tmp_path, {d: {"rows": r} for d, r in rows.items()},
+                                      {"mig.mig": "MIG"})
+    assert "dsprites -> noisy_dsprites | 4 |" in (tmp_path / "transfer.md").read_text()
+    assert written["verdict"].startswith("Over 2 (score, dataset pair) cases")
+    lone = transfer.hyperparameter_transfer(
+        {"x": rows["dsprites"][:3], "y": rows["dsprites"][3:6]}, scores=("mig.mig",))
+    assert lone["mig.mig"][0]["rho"] is None  # no setup in common
+    assert transfer.finding_transfer(lone).startswith("No verdict")
