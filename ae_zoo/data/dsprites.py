@@ -177,7 +177,22 @@ class DSprites(GroundTruthData):
         out[first[:, None, None] + within] = window
 
 
-class ColorDSprites(DSprites):
+class _RGBDSprites(DSprites):
+    """dSprites in 3 channels with noise that is not a factor (``_noisy`` adds it)."""
+
+    observation_shape = (IMAGE_SIZE, IMAGE_SIZE, 3)
+
+    def sample_observations_from_factors(
+        self, factors: np.ndarray, random_state: RandomStateLike = None
+    ) -> np.ndarray:
+        """Renders the factors and adds noise drawn from ``random_state``."""
+        return self._noisy(self.render(factors), as_random_state(random_state))
+
+    def _noisy(self, sprites: np.ndarray, random_state: np.random.RandomState) -> np.ndarray:
+        raise NotImplementedError
+
+
+class ColorDSprites(_RGBDSprites):
     """dSprites with a random colour per image (disentanglement_lib's ``ColorDSprites``).
 
     The binary sprite is repeated over 3 channels and multiplied by a colour drawn per
@@ -186,18 +201,12 @@ class ColorDSprites(DSprites):
     Observations: float32 [num, 64, 64, 3].
     """
 
-    observation_shape = (IMAGE_SIZE, IMAGE_SIZE, 3)
-
-    def sample_observations_from_factors(
-        self, factors: np.ndarray, random_state: RandomStateLike = None
-    ) -> np.ndarray:
-        """Renders the factors and colours each sprite with a draw from ``random_state``."""
-        sprites = self.render(factors)
-        color = as_random_state(random_state).uniform(0.5, 1.0, size=(len(sprites), 1, 1, 3))
+    def _noisy(self, sprites, random_state):
+        color = random_state.uniform(0.5, 1.0, size=(len(sprites), 1, 1, 3))
         return sprites * color.astype(np.float32)
 
 
-class NoisyDSprites(DSprites):
+class NoisyDSprites(_RGBDSprites):
     """dSprites on a noisy background (disentanglement_lib's ``NoisyDSprites``).
 
     Every pixel of every channel gets uniform noise in [0, 1] drawn with ``random_state``;
@@ -205,12 +214,6 @@ class NoisyDSprites(DSprites):
     Observations: float32 [num, 64, 64, 3].
     """
 
-    observation_shape = (IMAGE_SIZE, IMAGE_SIZE, 3)
-
-    def sample_observations_from_factors(
-        self, factors: np.ndarray, random_state: RandomStateLike = None
-    ) -> np.ndarray:
-        """Renders the factors over a background drawn from ``random_state``."""
-        sprites = self.render(factors)
-        noise = as_random_state(random_state).uniform(0.0, 1.0, size=sprites.shape[:3] + (3,))
+    def _noisy(self, sprites, random_state):
+        noise = random_state.uniform(0.0, 1.0, size=sprites.shape[:3] + (3,))
         return np.minimum(sprites + noise.astype(np.float32), 1.0)

@@ -282,13 +282,7 @@ class ExactGradientBoostingClassifier(_BoostedTrees):
             n_right -= n_left
             group %= n
             ordered = np.take(self._sorted[f], group)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            proxy = left ** 2
-            proxy /= n_left
-            left -= node_sum
-            left **= 2
-            left /= n_right
-            proxy += left
+        proxy = _split_proxy(left, n_left, node_sum, n_right)
         # no split between equal values, nor after the last sample of a node
         proxy[:, :-1][ordered[:, :-1] >= ordered[:, 1:]] = -np.inf
         proxy.reshape(-1)[(start + sizes - 1)[sizes > 0]] = -np.inf
@@ -385,15 +379,8 @@ class BinnedGradientBoostingClassifier(_BoostedTrees):
             count_right = count_total - count_left
             invalid = ((count_left < self.min_samples_leaf)
                        | (count_right < self.min_samples_leaf))
-            # squared-error decrease = gL^2 / nL + gR^2 / nR - g^2 / n
-            with np.errstate(invalid="ignore", divide="ignore"):
-                proxy = grad_left ** 2
-                proxy /= count_left
-                grad_left -= grad_total
-                grad_left **= 2
-                grad_left /= count_right
-                proxy += grad_left
-                proxy[invalid] = -np.inf
+            proxy = _split_proxy(grad_left, count_left, grad_total, count_right)
+            proxy[invalid] = -np.inf
             feature, tied = self._pick_feature(proxy.max(axis=1), parent_term, rng)
             best_proxy = np.take_along_axis(proxy.max(axis=1), feature[None], axis=0)[0]
             split = may_split & np.isfinite(best_proxy)
@@ -413,6 +400,19 @@ class BinnedGradientBoostingClassifier(_BoostedTrees):
             go_right = bins[rows, np.where(split, feature, 0)[tree, node]] > cut[tree, node]
             node = 2 * node + go_right
         return node, gains
+
+
+def _split_proxy(grad_left, count_left, grad_total, count_right):
+    """gL^2 / nL + (g - gL)^2 / nR: a split's squared-error decrease plus the parent's
+    g^2 / n (an empty side gives nan or inf). Overwrites ``grad_left`` (memory)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        proxy = grad_left ** 2
+        proxy /= count_left
+        grad_left -= grad_total
+        grad_left **= 2
+        grad_left /= count_right
+        proxy += grad_left
+    return proxy
 
 
 def _as_features(x):
