@@ -82,6 +82,17 @@ def write_json(path, payload):
     return path
 
 
+def process_alive(pid):
+    """Whether process ``pid`` of this host exists (another user's process counts)."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class OutputExists(FileExistsError, ValueError):
     """A command would replace the finished output of an earlier one."""
 

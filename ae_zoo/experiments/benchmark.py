@@ -36,7 +36,7 @@ import keras
 import numpy as np
 
 from ae_zoo import models as models_lib
-from ae_zoo._io import atomic_path, to_jsonable, write_json
+from ae_zoo._io import atomic_path, process_alive, to_jsonable, write_json
 from ae_zoo.evaluation import feature_networks
 from ae_zoo.evaluation.measures import draw_samples, evaluate_generation
 from ae_zoo.experiments import leaderboard
@@ -134,12 +134,9 @@ def _alive(holder):
     if holder.get("host") != socket.gethostname():
         return True  # another machine's process: it cannot be checked from here
     try:
-        os.kill(int(holder["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, KeyError, TypeError, ValueError):
+        return process_alive(int(holder["pid"]))
+    except (KeyError, TypeError, ValueError):
         return True
-    return True
 
 
 def claim(run_dir):

@@ -17,20 +17,12 @@ import threading
 import time
 import uuid
 
+from ae_zoo._io import process_alive
+
 CLAIMS_DIR = ".claims"
 #: A claim not touched for this long is taken over (seconds).
 STALE_AFTER = 600.0
 HEARTBEAT = 30.0
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 class Claims:
@@ -74,7 +66,7 @@ class Claims:
             return False
         owner = self.owner(name) or {}
         if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int) \
-                and owner["pid"] != os.getpid() and not _alive(owner["pid"]):
+                and owner["pid"] != os.getpid() and not process_alive(owner["pid"]):
             return True
         return age > self.stale_after
 

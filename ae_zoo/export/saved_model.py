@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from ae_zoo._io import read_json, refuse_to_replace, write_json
+from ae_zoo._io import process_alive, read_json, refuse_to_replace, write_json
 from ae_zoo._zoo import numeric_versions
 from ae_zoo.models.preset import KERAS_FILE
 
@@ -209,16 +209,6 @@ def _publish(tmp, final, base_dir):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
 def remove_stale_exports(base_dir):
     """Removes the hidden directories of exports whose process is gone (killed mid-way);
     returns their paths. A running export's directory (its process alive) is kept."""
@@ -227,7 +217,7 @@ def remove_stale_exports(base_dir):
         if not name.startswith(_TMP_PREFIX):
             continue
         pid = name[len(_TMP_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and _alive(int(pid)):
+        if pid.isdigit() and process_alive(int(pid)):
             continue
         shutil.rmtree(os.path.join(base_dir, name), ignore_errors=True)
         removed.append(os.path.join(base_dir, name))
