@@ -15,7 +15,9 @@ from tests.export.serving_client import StandInServer
 
 README = pathlib.Path(__file__).parents[1] / "README.md"
 #: The README's training budgets -> the test's.
-BUDGETS = {"epochs=20": "epochs=1", "num_samples=50": "num_samples=5",
+BUDGETS = {"epochs=20": "epochs=1", "epochs=5": "epochs=1", "num_samples=50": "num_samples=5",
+           "num_samples=1000)": "num_samples=10)",
+           "fit(train.x, train.y,": "fit(train.x[:512], train.y[:512],",  # before the next
            "fit(train.x,": "fit(train.x[:512],"}
 #: Blocks run elsewhere, by a line they hold -> where.
 ELSEWHERE = {

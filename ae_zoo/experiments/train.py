@@ -128,6 +128,12 @@ def run(recipe, *, verbose=1, callbacks=None, command=None, figures=True, overwr
     publishes nothing. Returns a dict with the model, the Keras history, the test metrics
     and the run directory.
     """
+    multiworker = None
+    training = recipe.get("training") if isinstance(recipe, dict) else None
+    if isinstance(training, dict) and training.get("strategy") == "multiworker":
+        # Collective ops are configured before TensorFlow runs anything, and validation
+        # already builds a model (its argument checks).
+        multiworker = make_strategy("multiworker")
     recipe = recipe_lib.validate(recipe)
     training, model_cfg, data_cfg = recipe["training"], recipe["model"], recipe["data"]
     out = recipe["out"]
@@ -147,7 +153,7 @@ def run(recipe, *, verbose=1, callbacks=None, command=None, figures=True, overwr
         # of the train split, so the test metrics stay an unbiased estimate.
         train_set, validation_set = train_set.hold_out(data_cfg["validation_split"], seed)
 
-    strategy = make_strategy(training["strategy"])
+    strategy = multiworker or make_strategy(training["strategy"])
     with (strategy.scope() if strategy else contextlib.nullcontext()):
         with dtype_policy(training["mixed_precision"]):
             model = build_model(model_cfg["name"], train_set, latent_dim=model_cfg["latent_dim"],

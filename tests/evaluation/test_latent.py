@@ -205,12 +205,12 @@ def test_active_units_follow_the_covariance_of_the_posterior_mean(vae, x):
 # ------------------------------------------------------------ every model, labels
 @pytest.mark.parametrize("name", models.names())
 def test_every_registered_model(name, digits):
-    model = tiny(name)
+    model = tiny(name, latent_dim=4)  # 4: a VQ-VAE's two 2-d codewords
     x, y = digits.x[:20], digits.y[:20]
     labels = y if model.conditional else None
     stats = latent_stats(model, x, labels=labels)
     codes = latent_codes(model, x, labels=labels)
-    assert codes.shape == (20, 3)
+    assert codes.shape == (20, 4)
     np.testing.assert_allclose(stats["mean"], codes.mean(0), atol=1e-6)
     assert (stats["kl_per_dim"] is None) == (model.posterior_type != "gaussian"
                                              or model.prior_type != "standard_normal")

@@ -298,7 +298,8 @@ def test_warmup_false_writes_none_and_true_requires_the_package(tmp_path, monkey
     assert not os.path.exists(os.path.join(path, sm.WARMUP_FILE))
     # every version records what the model declares, beside the graph
     assert sm.read_model_info(path) == {"capabilities": model.capabilities(), "class": "Autoencoder",
-                                        "model": "ae", "latent_dim": LATENT, "input_range": [0.0, 1.0]}
+                                        "model": "ae", "latent_dim": LATENT, "input_range": [0.0, 1.0],
+                                        "sampler": None}
     monkeypatch.setattr(sm, "warmup_available", lambda: False)
     with pytest.raises(ImportError, match="serving"):
         export_saved_model(model, tmp_path / "ae", warmup=True)

@@ -67,7 +67,8 @@ def test_saved_exported_and_in_memory_samples_agree(name, ae, vq, tmp_path):
     sampler, model = fitted(name, ae, vq)
     assert model.sampler is sampler and model.can_sample
     images = np.asarray(sampler.sample(6, seed=11))
-    np.testing.assert_array_equal(np.asarray(model.sample(6, seed=11)), images)
+    # model.sample draws through one compiled graph: the eager draws up to float32 rounding
+    np.testing.assert_allclose(np.asarray(model.sample(6, seed=11)), images, atol=1e-6)
     np.testing.assert_array_equal(np.asarray(sampler.sample(6, seed=11)), images)  # stateless
     model.save(tmp_path / "model.keras")
     loaded = keras.models.load_model(tmp_path / "model.keras")
