@@ -45,11 +45,13 @@ MODELS = {
 DATASETS = {
     "celeb_a": "CelebA faces, 64x64x3 (TFDS, prepared data)",
     "cifar10": "CIFAR-10, 32x32x3, 10 classes (TFDS, prepared data)",
+    "color_dsprites": "procedural dSprites in a random colour per image, 64x64x3, 5 factors (embedded)",
     "digits": "scikit-learn's 8x8 digits, 10 classes (embedded)",
     "dsprites": "procedural dSprites, 64x64x1, 5 ground-truth factors (embedded)",
     "fashion_mnist": "Fashion-MNIST, 28x28x1, 10 classes (TFDS, prepared data)",
     "mnist": "MNIST, 28x28x1, 10 classes (TFDS, prepared data)",
     "mnist5k": "5,000 real MNIST digits, 4,000 train / 1,000 test (embedded)",
+    "noisy_dsprites": "procedural dSprites on a uniform-noise background, 64x64x3, 5 factors (embedded)",
     "shapes3d": "3D Shapes, 64x64x3, 6 ground-truth factors (TFDS, prepared data)",
 }
 

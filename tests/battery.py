@@ -1,8 +1,9 @@
 """The shared per-model test battery (as KerasHub's ``run_model_saving_test`` and friends).
 
 Every registered model, built-in or plugin, gets these checks by being registered:
-``tests/test_battery.py`` runs each one over ``ae_zoo.models.names()``. A model is asked
-what it can do (its declared capabilities), never what class it is. Models are tiny
+``tests/test_battery.py`` and ``tests/test_battery_end_to_end.py`` run each one over
+``ae_zoo.models.names()``. A model is asked what it can do (its declared capabilities),
+never what class it is. Models are tiny
 (8x8x1 images, latent 2, one hidden layer of 16, or 4 filters) and train for seconds.
 
 A model's own test file holds only what is special about it, checked against an

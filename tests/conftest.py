@@ -8,7 +8,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 
 # The README's example model: imported here so that it registers before collection and
-# the shared battery (tests/test_battery.py) runs over it as over every model.
+# the shared battery (tests/test_battery*.py) runs over it as over every model.
 import ae_zoo.examples.mmd_vae  # noqa: E402,F401
 
 
