@@ -409,8 +409,8 @@ def build_parser():
     p.add_argument("--generation-samples", type=int, default=None, metavar="N",
                    help="samples drawn for FID/KID/precision/recall (default: as many as the "
                         "split has examples; 0 skips the generation metrics)")
-    # A --sampler NAME option belongs here once ae_zoo.samplers exists: fit the named
-    # sampler to the training codes and pass it to evaluate_run(samplers={NAME: sampler}).
+    # Still to come (issue 18): --sampler NAME, fitting samplers.create(NAME) to the training
+    # codes of a copy of the model and passing it to evaluate_run(samplers={NAME: sampler}).
     p.add_argument("--seed", type=int, default=0,
                    help="seeds the metrics, the samples (image i from seed + i) and the Keras RNG")
     p.set_defaults(func=cmd_evaluate)
