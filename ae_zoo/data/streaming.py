@@ -10,18 +10,36 @@ and the same batches for the same (seed, epoch), so a resumed run sees what an
 uninterrupted one would. TFDS writes a split's examples in a shuffled order, so blocks mix
 the data. What needs the images in memory (evaluation, figures, the disentanglement
 metrics' ground truth) takes :meth:`StreamingImageDataset.head`.
+
+Decoding a TFDS record (parsing, PNG decoding, the dataset's crop and resizing) costs more
+CPU than a small model's training step, so an epoch that reads the whole split also writes
+its decoded uint8 blocks into a ``tf.data`` file cache (:class:`DecodedCache`) that the
+later epochs read instead: the files are decoded once per run, memory stays bounded, and
+the cache takes the split's uint8 size on disk (in ``$AE_ZOO_STREAM_CACHE``, default the
+temporary folder; ``AE_ZOO_STREAM_CACHE=off`` decodes every epoch). It is skipped when the
+disk lacks twice that space, and removed when its pipeline is garbage-collected, at exit,
+or, after a crash, by the next run that caches.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import shutil
+import tempfile
+import weakref
 from typing import Any, Optional
 
 import numpy as np
 
+from ae_zoo._io import process_alive
 from ae_zoo.data.dataset import ImageDataset
 
 #: Examples shuffled together: 4,096 examples of 64x64x3 are 48 MB of uint8.
 DEFAULT_BLOCK = 4096
+#: Environment variable: the decoded cache's parent folder, or "off".
+CACHE_ENV = "AE_ZOO_STREAM_CACHE"
+_CACHE_PREFIX = "ae_zoo_stream_"
 
 
 class StreamingImageDataset:
@@ -60,7 +78,7 @@ class StreamingImageDataset:
 
     def examples(self, labels: bool = False):
         """A ``tf.data.Dataset`` of the split's examples in file order: uint8 images (and
-        int64 labels with ``labels``). Training shuffles it with :func:`block_shuffle`."""
+        int64 labels with ``labels``). Training shuffles its :meth:`blocks`."""
         import tensorflow as tf  # ae_zoo.data loads without TensorFlow (ae-zoo list)
 
         if labels and not self.has_labels:
@@ -74,6 +92,16 @@ class StreamingImageDataset:
         ds = self._builder.as_dataset(split=self.split, shuffle_files=False)
         ds = ds.map(self._convert, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.map(image_and_label if labels else image)
+
+    def blocks(self, labels: bool = False, block: int = DEFAULT_BLOCK):
+        """The examples of :meth:`examples` in consecutive blocks of ``block`` (the last one
+        shorter): the unit that :func:`shuffle_blocks` permutes and :class:`DecodedCache`
+        stores."""
+        return self.examples(labels=labels).batch(int(block))
+
+    def nbytes(self, labels: bool = False) -> int:
+        """The split's size decoded: uint8 images (and int64 labels)."""
+        return len(self) * (math.prod(self.input_shape) + (8 if labels else 0))
 
     def head(self, n: Optional[int] = None) -> ImageDataset:
         """The first ``n`` examples (all when None) as an in-memory `ImageDataset` (uint8)."""
@@ -112,6 +140,12 @@ class StreamingImageDataset:
 def block_shuffle(examples, seed, epoch, block=DEFAULT_BLOCK):
     """``examples`` shuffled within consecutive blocks of ``block``: block ``b`` of epoch
     ``epoch`` (an int64 tensor) by the stateless permutation keyed on (seed, epoch, b)."""
+    return shuffle_blocks(examples.batch(int(block)), seed, epoch)
+
+
+def shuffle_blocks(blocks, seed, epoch):
+    """The examples of ``blocks`` (a dataset of batched blocks), each block permuted by the
+    stateless permutation keyed on (seed, epoch, its index)."""
     import tensorflow as tf  # ae_zoo.data loads without TensorFlow (ae-zoo list)
 
     seed = tf.constant(int(seed), tf.int64)
@@ -123,4 +157,41 @@ def block_shuffle(examples, seed, epoch, block=DEFAULT_BLOCK):
         return tf.data.Dataset.from_tensor_slices(
             tf.nest.map_structure(lambda t: tf.gather(t, order), chunk))
 
-    return examples.batch(int(block)).enumerate().flat_map(permuted)
+    return blocks.enumerate().flat_map(permuted)
+
+
+class DecodedCache:
+    """A private folder for one pipeline's ``tf.data`` file cache of decoded blocks (see the
+    module): ``DecodedCache.create(nbytes)`` is None when caching is off or the disk lacks
+    room; ``cache.apply(blocks)`` caches a dataset, written by the first iteration that
+    reads it to its end and read by every later one. The folder (``ae_zoo_stream_<pid>_*``)
+    is removed with the object, at exit, or by a later ``create`` once its process is dead."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self._cleanup = weakref.finalize(self, shutil.rmtree, folder, True)
+
+    @classmethod
+    def create(cls, nbytes):
+        parent = os.environ.get(CACHE_ENV) or tempfile.gettempdir()
+        if parent.lower() in ("off", "0", "none", "false"):
+            return None
+        os.makedirs(parent, exist_ok=True)
+        remove_stale_caches(parent)
+        if shutil.disk_usage(parent).free < 2 * int(nbytes):
+            return None
+        return cls(tempfile.mkdtemp(prefix=f"{_CACHE_PREFIX}{os.getpid()}_", dir=parent))
+
+    def apply(self, blocks):
+        return blocks.cache(os.path.join(self.folder, "blocks"))
+
+    def remove(self):
+        self._cleanup()
+
+
+def remove_stale_caches(parent):
+    """Removes the cache folders in ``parent`` left by processes of this host that died."""
+    for entry in os.listdir(parent):
+        pid = entry[len(_CACHE_PREFIX):].split("_", 1)[0] if entry.startswith(_CACHE_PREFIX) else ""
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ae_zoo.data.streaming import block_shuffle
+from ae_zoo.data.streaming import DecodedCache, shuffle_blocks
 
 
 def epoch_steps(num_examples, batch_size, steps_per_epoch=None, drop_remainder=False):
@@ -200,11 +200,13 @@ class ArrayPipeline(EpochPipeline):
 class StreamPipeline(EpochPipeline):
     """Batches of a :class:`~ae_zoo.data.StreamingImageDataset`, read from its files: each
     epoch's examples shuffled within blocks by a permutation keyed on (seed, epoch, block)
-    (:func:`~ae_zoo.data.streaming.block_shuffle`), batched, converted to float32, with the
-    interface of :class:`ArrayPipeline` (``labels``: (x, label) batches)."""
+    (:func:`~ae_zoo.data.streaming.shuffle_blocks`), batched, converted to float32, with the
+    interface of :class:`ArrayPipeline` (``labels``: (x, label) batches). When an epoch reads
+    the whole split, the first one also fills a :class:`~ae_zoo.data.streaming.DecodedCache`
+    that the later ones read (``cache=False``: decode every epoch)."""
 
     def __init__(self, dataset, batch_size=128, seed=0, shuffle=True, labels=False,
-                 steps_per_epoch=None, drop_remainder=False):
+                 steps_per_epoch=None, drop_remainder=False, cache=True):
         self.batch_size, self.seed, self.shuffle = int(batch_size), int(seed), shuffle
         if self.batch_size < 1:
             raise ValueError(f"`batch_size` must be >= 1, got {batch_size}.")
@@ -214,12 +216,21 @@ class StreamPipeline(EpochPipeline):
                                            drop_remainder)
         if self.steps_per_epoch < 1:
             raise ValueError(f"{dataset!r} has no batch of {self.batch_size} examples.")
-        self._examples = dataset.examples(labels=labels)
+        # An epoch of fewer steps stops before the end of the split: it would never finish
+        # (so never keep) the cache, and needs its `take`.
+        self._whole = self.steps_per_epoch == epoch_steps(self.num_examples, self.batch_size,
+                                                          None, drop_remainder)
+        self._blocks = dataset.blocks(labels=labels)
+        self.cache = DecodedCache.create(dataset.nbytes(labels)) if cache and self._whole else None
+        if self.cache is not None:
+            self._blocks = self.cache.apply(self._blocks)
         super().__init__()
 
     def _epoch_batches(self, epoch):
-        ds = block_shuffle(self._examples, self.seed, epoch) if self.shuffle else self._examples
-        ds = ds.batch(self.batch_size, drop_remainder=self.drop_remainder).take(self.steps_per_epoch)
+        ds = shuffle_blocks(self._blocks, self.seed, epoch) if self.shuffle else self._blocks.unbatch()
+        ds = ds.batch(self.batch_size, drop_remainder=self.drop_remainder)
+        if not self._whole:
+            ds = ds.take(self.steps_per_epoch)
 
         def to_float(x, *label):
             x = tf.cast(x, tf.float32) / 255.0

@@ -1,6 +1,9 @@
 """TFDS splits over the memory budget stream from their files (StreamPipeline), and
 in-memory ones keep their images as uint8: checked on the tiny local TFDS datasets."""
 
+import gc
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -9,6 +12,7 @@ import yaml
 from sklearn.mixture import GaussianMixture
 
 from ae_zoo import data, models
+from ae_zoo.data import streaming
 from ae_zoo.data.streaming import block_shuffle
 from ae_zoo.experiments.train import run
 from ae_zoo.training.pipeline import StreamPipeline
@@ -66,6 +70,36 @@ def test_stream_batches_pair_each_image_with_its_label(tfds_dir):
             assert label == in_memory.y[index]
             seen.append(index)
     assert sorted(seen) == list(range(12))
+
+
+def test_the_decoded_cache_is_written_once_and_gives_the_batches_of_the_files(tfds_dir, tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.setenv(streaming.CACHE_ENV, str(tmp_path))
+    streamed = load(tfds_dir, budget=0.005)
+    cached, uncached = (StreamPipeline(streamed, batch_size=5, seed=3, labels=True, cache=c)
+                        for c in (True, False))
+    assert uncached.cache is None and os.path.dirname(cached.cache.folder) == str(tmp_path)
+    for epoch in range(3):  # the first epoch writes the cache, the later ones read it
+        for pipeline in (cached, uncached):
+            pipeline.epoch.assign(epoch)
+        for a, b in zip(cached.dataset(), uncached.dataset(), strict=True):
+            for u, v in zip(a, b):
+                np.testing.assert_array_equal(u.numpy(), v.numpy())
+        assert any(f.endswith(".index") for f in os.listdir(cached.cache.folder))
+    streams = [list(p.stream().take(7).as_numpy_iterator()) for p in (cached, uncached)]
+    for a, b in zip(*streams):
+        np.testing.assert_array_equal(a[0], b[0])
+    assert StreamPipeline(streamed, batch_size=5, steps_per_epoch=2).cache is None  # a part
+    folder = cached.cache.folder
+    del cached, streams
+    gc.collect()
+    assert not os.path.exists(folder)
+    dead = tmp_path / f"{streaming._CACHE_PREFIX}999999999_x"  # no such process
+    dead.mkdir()
+    monkeypatch.setenv(streaming.CACHE_ENV, "off")
+    assert StreamPipeline(streamed, batch_size=5).cache is None
+    monkeypatch.setenv(streaming.CACHE_ENV, str(tmp_path))
+    assert StreamPipeline(streamed, batch_size=5).cache is not None and not dead.exists()
 
 
 def test_fit_on_a_streamed_split_is_seeded_and_validates_on_its_last_part(tfds_dir):
