@@ -5,6 +5,8 @@ the weights of an uninterrupted run or stop with a message that names the proble
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -14,9 +16,13 @@ import numpy as np
 import pytest
 
 from ae_zoo import cli, load_pretrained
-from ae_zoo._io import write_json
+from ae_zoo._io import DamagedFile, write_json
+from ae_zoo.evaluation import feature_networks
+from ae_zoo.experiments import evaluate_run
 from ae_zoo.experiments.train import run
 from ae_zoo.export import export_run
+from ae_zoo.export.card import load_run
+from ae_zoo.models import from_preset
 from ae_zoo.training import recipes
 from ae_zoo.training.backup import BackupError
 from tests.training.test_recipes import Interrupt, InterruptAfter
@@ -182,3 +188,37 @@ def test_one_card_per_version_and_stale_exports(straight, tmp_path, capsys):
                      "--overwrite"]) == 0
     assert load_pretrained(zoo, version=1).card["seed"] == 99
     assert sorted(os.listdir(zoo)) == ["1", "2", "README.md", "card.json"]
+
+
+def test_a_damaged_keras_file_is_named_wherever_it_is_loaded(straight, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(straight[0], run_dir, ignore=shutil.ignore_patterns("evaluation"))
+    path = run_dir / "model.keras"
+    size = os.path.getsize(path)
+    loaders = {
+        "from_preset": lambda: from_preset(path),
+        "load_run": lambda: load_run(run_dir),
+        "evaluate_run": lambda: evaluate_run(run_dir, out=tmp_path / "ev", figures=False),
+        "feature network": lambda: feature_networks.load(path),
+    }
+    for damage in ("truncated", "flipped"):
+        if damage == "truncated":  # a write or copy cut short
+            os.truncate(path, size // 2)
+        else:  # same size, bytes inside the weights overwritten
+            shutil.copy(straight[0] / "model.keras", path)
+            with open(path, "r+b") as f:
+                f.seek(size // 2)
+                f.write(b"\0" * 64)
+        for name, load in loaders.items():
+            with pytest.raises(DamagedFile, match=f"{re.escape(str(path))} is damaged") as info:
+                load()
+            assert "File not found" not in str(info.value), name
+        for command in (["evaluate", str(run_dir), "--out", str(tmp_path / "ev")],
+                        ["export", str(run_dir), "--out", str(tmp_path / "zoo")]):
+            assert cli.main(command) == 2
+            err = capsys.readouterr().err
+            assert f"{path} is damaged" in err and "Traceback" not in err
+    assert not (tmp_path / "ev").exists() and not (tmp_path / "zoo").exists()
+    os.remove(path)
+    with pytest.raises(FileNotFoundError, match="model.keras"):
+        load_run(run_dir)
