@@ -272,7 +272,7 @@ def cmd_benchmark(args):
                           iwae_samples=args.iwae_samples, overrides=args.set,
                           figures=not args.no_figures, verbose=args.verbose,
                           log=lambda line: print(line, flush=True),
-                          command=_command_line(args))
+                          command=_command_line(args), overwrite=args.overwrite)
     for rank, model in enumerate(board["ranking"], 1):
         fid, mse = (board["summary"][model][k]["mean"] for k in ("fid", "reconstruction_mse"))
         print(f"  {rank:>2}. {model:<16} FID {'n/a' if fid is None else f'{fid:7.1f}'}   "
@@ -503,6 +503,8 @@ def build_parser():
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0)
     p.add_argument("--out", default="runs/benchmark",
                    help="default %(default)s; rerun to resume; several processes share it")
+    p.add_argument("--overwrite", action="store_true",
+                   help="retrain the runs in OUT that were trained otherwise (else refused)")
     p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser("feature-network", help="retrain a feature network of the generation "
