@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -210,3 +211,46 @@ def test_two_datasets_and_the_hyperparameter_transfer(tmp_path):
     assert saved["datasets"] == ["dsprites", "noisy_dsprites"]
     assert all(p["num_setups"] == 2 for pairs in saved["transfer"].values() for p in pairs)
     assert saved["verdict"] in (tmp_path / "transfer.md").read_text()
+
+
+def test_a_run_trained_otherwise_is_retrained_only_with_overwrite(finished, tmp_path,
+                                                                   monkeypatch):
+    """A finished run trained with other settings (its run.json says 3 steps, its scores are
+    not this recipe's) is refused with refuse_to_replace's message; --overwrite retrains it,
+    and only it, to the scores of the uninterrupted study, even when the first retraining
+    dies before its scores are written."""
+    out = tmp_path / "study"
+    shutil.copytree(finished[0], out)
+    run_dir = out / "vae_seed1"
+    for name, path, value in (("run.json", ("recipe", "training", "steps"), 3),
+                              ("disentanglement.json", ("scores", "mig.mig"), 123.0)):
+        saved = json.loads((run_dir / name).read_text())
+        target = saved
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        (run_dir / name).write_text(json.dumps(saved))
+    kept = {p: p.stat().st_mtime_ns for p in out.glob("*_seed*/model.keras")}
+    monkeypatch.setattr(study_module, "run", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(FileExistsError) as refused:
+        study(out)
+    assert str(refused.value) == (
+        f"{run_dir} already exists: it holds a finished run trained with training.steps = 3, "
+        "not 2. Pass --overwrite to replace it, or choose another output.")
+    monkeypatch.undo()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # the retrained run dies before its scores are written
+
+    monkeypatch.setattr(study_module.scoring, "compute_disentanglement", killed)
+    with pytest.raises(KeyboardInterrupt):
+        study(out, overwrite=True)
+    monkeypatch.undo()
+    lines = []
+    study(out, log=lines.append)  # the same command as the finished study: no overwrite
+    assert any("vae seed 1: metrics in" in line for line in lines)
+    assert sum("finished earlier, skipped" in line for line in lines) == 3
+    assert {p for p in kept if p.stat().st_mtime_ns != kept[p]} == {run_dir / "model.keras"}
+    assert json.loads((run_dir / "run.json").read_text())["recipe"]["training"]["steps"] == 2
+    scores = [{k: v for k, v in row.items() if "." in k} for row in read_rows(out)]
+    assert scores == [{k: v for k, v in row.items() if "." in k} for row in read_rows(finished[0])]
