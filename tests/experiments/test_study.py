@@ -15,8 +15,9 @@ from ae_zoo.evaluation import HEADLINE_SCORES, compute_all
 from ae_zoo.evaluation.disentanglement import ALL_METRICS
 from ae_zoo.experiments import run_study, study_recipe, variance_shares
 from ae_zoo.experiments.study import HEADLINE_LABELS, steps_per_epoch
-
+from ae_zoo.experiments.study_report import RESULTS_FILE
 from tests.experiments._tiny import PNG, TINY_METRICS
+from tests.experiments.test_lifecycle import killed
 
 MODELS, SEEDS = ["vae", "beta_vae"], [0, 1]
 # the dSprites recipes' conv networks, shrunk; 128 examples per split
@@ -44,6 +45,12 @@ def finished(tmp_path_factory):
 def read_rows(out):
     with open(out / "results.csv", newline="") as f:
         return list(csv.DictReader(f))
+
+
+def scores(rows):
+    """Each row's run and scores (every column but the times)."""
+    return [{k: v for k, v in r.items() if "." in k or k in ("model", "seed", "setup", "udr")}
+            for r in rows]
 
 
 def test_results_csv_has_a_row_per_run_with_every_metric(finished):
@@ -145,13 +152,7 @@ def test_resuming_skips_finished_runs(finished, monkeypatch):
     assert [f.stat().st_mtime_ns for f in files] == before
     assert sum("finished earlier, skipped" in line for line in lines) == 4
     assert again["summary"] == result["summary"]
-    # a trained run without its scores is only scored
-    os.remove(out / "vae_seed1" / "disentanglement.json")
-    lines = []
-    study(out, log=lines.append)
-    assert (out / "vae_seed1" / "disentanglement.json").is_file()
-    assert (out / "vae_seed1" / "model.keras").stat().st_mtime_ns == before[2]
-    assert not any("training" in line for line in lines)
+    # (a trained run without its scores is only scored: the study killed while scoring, below)
 
 
 def test_bad_requests_fail_before_training(finished, tmp_path, monkeypatch):
@@ -233,7 +234,7 @@ def test_a_run_trained_otherwise_is_retrained_only_with_overwrite(finished, tmp_
     kept = {p: p.stat().st_mtime_ns for p in out.glob("*_seed*/model.keras")}
     monkeypatch.setattr(study_module, "run", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(FileExistsError) as refused:
-        study(out)
+        study(out, models=["vae"])
     assert str(refused.value) == (
         f"{run_dir} already exists: it holds a finished run trained with training.steps = 3, "
         "not 2. Pass --overwrite to replace it, or choose another output.")
@@ -244,13 +245,32 @@ def test_a_run_trained_otherwise_is_retrained_only_with_overwrite(finished, tmp_
 
     monkeypatch.setattr(study_module.scoring, "compute_disentanglement", killed)
     with pytest.raises(KeyboardInterrupt):
-        study(out, overwrite=True)
+        study(out, models=["vae"], overwrite=True)
     monkeypatch.undo()
     lines = []
-    study(out, log=lines.append)  # the same command as the finished study: no overwrite
+    study(out, models=["vae"], log=lines.append)  # the same study (its vae runs): no overwrite
     assert any("vae seed 1: metrics in" in line for line in lines)
-    assert sum("finished earlier, skipped" in line for line in lines) == 3
+    assert sum("finished earlier, skipped" in line for line in lines) == 1
     assert {p for p in kept if p.stat().st_mtime_ns != kept[p]} == {run_dir / "model.keras"}
     assert json.loads((run_dir / "run.json").read_text())["recipe"]["training"]["steps"] == 2
-    scores = [{k: v for k, v in row.items() if "." in k} for row in read_rows(out)]
-    assert scores == [{k: v for k, v in row.items() if "." in k} for row in read_rows(finished[0])]
+    assert scores(read_rows(out)) == scores(r for r in read_rows(finished[0]) if r["model"] == "vae")
+
+
+def test_a_study_killed_while_scoring_resumes_to_the_uninterrupted_results(finished, tmp_path):
+    """The vae runs of the study, the first one finished, killed (SIGKILL) while scoring the
+    second: the same study again takes over the dead worker's claim, scores that run without
+    retraining it, and ends with the scores of the uninterrupted study."""
+    out = tmp_path / "study"
+    shutil.copytree(finished[0] / "vae_seed0", out / "vae_seed0")
+    killed("--study", out, "score:1", "vae")  # its first scoring: the second run's
+    run_dir = out / "vae_seed1"
+    assert (run_dir / "model.keras").is_file() and not (run_dir / RESULTS_FILE).exists()
+    assert (out / ".claims" / "vae_seed1").exists()  # the dead worker's
+    trained = (run_dir / "model.keras").stat().st_mtime_ns
+    lines = []
+    study(out, models=["vae"], log=lines.append)  # the same study again
+    assert "[1/2] vae seed 0: finished earlier, skipped" in lines
+    assert any(line.startswith("[2/2] vae seed 1: metrics in") for line in lines), lines
+    assert (run_dir / "model.keras").stat().st_mtime_ns == trained
+    assert scores(read_rows(out)) == scores(r for r in read_rows(finished[0]) if r["model"] == "vae")
+    assert not list((out / ".claims").iterdir())
