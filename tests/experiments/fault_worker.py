@@ -4,7 +4,7 @@ runs at that moment, in this process only: no timing, no hook in ae_zoo.
 
 ``python fault_worker.py RECIPE.json MODE``: a training run (``experiments.train.run``);
 ``python fault_worker.py --cli MODE ARG...``: the command ``ae-zoo ARG...``;
-``python fault_worker.py --study OUT MODE MODELS``: the tiny study of
+``python fault_worker.py --study OUT MODE MODELS [--overwrite]``: the tiny study of
 tests/experiments/test_study.py of the comma-separated MODELS.
 
 MODE ``mid_epoch:E:B``: after batch B of epoch E (0-based) of every ``fit``; ``fit:K:E:B``:
@@ -120,7 +120,7 @@ def main(first, *rest):
         from tests.experiments.test_study import study  # the tests' own settings
 
         place(rest[1])
-        study(rest[0], models=rest[2].split(","))
+        study(rest[0], models=rest[2].split(","), overwrite="--overwrite" in rest[3:])
         return
     with open(first, encoding="utf-8") as f:
         recipe = json.load(f)

@@ -214,24 +214,26 @@ def test_two_datasets_and_the_hyperparameter_transfer(tmp_path):
     assert saved["verdict"] in (tmp_path / "transfer.md").read_text()
 
 
-def test_a_run_trained_otherwise_is_retrained_only_with_overwrite(finished, tmp_path,
-                                                                   monkeypatch):
-    """A finished run trained with other settings (its run.json says 3 steps, its scores are
-    not this recipe's) is refused with refuse_to_replace's message; --overwrite retrains it,
-    and only it, to the scores of the uninterrupted study, even when the first retraining
-    dies before its scores are written."""
+def test_a_study_killed_while_replacing_a_run_resumes_to_the_uninterrupted_results(
+        finished, tmp_path, monkeypatch):
+    """The vae runs of the study, the second one trained otherwise (its run.json says 3
+    steps, its scores are not this recipe's): refused with refuse_to_replace's message;
+    with --overwrite, killed (SIGKILL) while scoring the retrained run. The same command
+    again takes over the dead worker's claim, scores that run without retraining it, and
+    ends with the scores of the uninterrupted study; nothing else was touched."""
     out = tmp_path / "study"
-    shutil.copytree(finished[0], out)
+    for name in ("vae_seed0", "vae_seed1"):
+        shutil.copytree(finished[0] / name, out / name)
     run_dir = out / "vae_seed1"
     for name, path, value in (("run.json", ("recipe", "training", "steps"), 3),
-                              ("disentanglement.json", ("scores", "mig.mig"), 123.0)):
+                              (RESULTS_FILE, ("scores", "mig.mig"), 123.0)):
         saved = json.loads((run_dir / name).read_text())
         target = saved
         for key in path[:-1]:
             target = target[key]
         target[path[-1]] = value
         (run_dir / name).write_text(json.dumps(saved))
-    kept = {p: p.stat().st_mtime_ns for p in out.glob("*_seed*/model.keras")}
+    first = {p: p.stat().st_mtime_ns for p in out.glob("vae_seed0/*")}
     monkeypatch.setattr(study_module, "run", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(FileExistsError) as refused:
         study(out, models=["vae"])
@@ -239,38 +241,16 @@ def test_a_run_trained_otherwise_is_retrained_only_with_overwrite(finished, tmp_
         f"{run_dir} already exists: it holds a finished run trained with training.steps = 3, "
         "not 2. Pass --overwrite to replace it, or choose another output.")
     monkeypatch.undo()
-
-    def killed(*args, **kwargs):
-        raise KeyboardInterrupt  # the retrained run dies before its scores are written
-
-    monkeypatch.setattr(study_module.scoring, "compute_disentanglement", killed)
-    with pytest.raises(KeyboardInterrupt):
-        study(out, models=["vae"], overwrite=True)
-    monkeypatch.undo()
-    lines = []
-    study(out, models=["vae"], log=lines.append)  # the same study (its vae runs): no overwrite
-    assert any("vae seed 1: metrics in" in line for line in lines)
-    assert sum("finished earlier, skipped" in line for line in lines) == 1
-    assert {p for p in kept if p.stat().st_mtime_ns != kept[p]} == {run_dir / "model.keras"}
+    killed("--study", out, "score:1", "vae", "--overwrite")  # the retrained run's scoring
     assert json.loads((run_dir / "run.json").read_text())["recipe"]["training"]["steps"] == 2
-    assert scores(read_rows(out)) == scores(r for r in read_rows(finished[0]) if r["model"] == "vae")
-
-
-def test_a_study_killed_while_scoring_resumes_to_the_uninterrupted_results(finished, tmp_path):
-    """The vae runs of the study, the first one finished, killed (SIGKILL) while scoring the
-    second: the same study again takes over the dead worker's claim, scores that run without
-    retraining it, and ends with the scores of the uninterrupted study."""
-    out = tmp_path / "study"
-    shutil.copytree(finished[0] / "vae_seed0", out / "vae_seed0")
-    killed("--study", out, "score:1", "vae")  # its first scoring: the second run's
-    run_dir = out / "vae_seed1"
-    assert (run_dir / "model.keras").is_file() and not (run_dir / RESULTS_FILE).exists()
+    assert not (run_dir / RESULTS_FILE).exists()  # the replaced run's scores went first
     assert (out / ".claims" / "vae_seed1").exists()  # the dead worker's
     trained = (run_dir / "model.keras").stat().st_mtime_ns
     lines = []
-    study(out, models=["vae"], log=lines.append)  # the same study again
+    study(out, models=["vae"], overwrite=True, log=lines.append)  # the same command again
     assert "[1/2] vae seed 0: finished earlier, skipped" in lines
     assert any(line.startswith("[2/2] vae seed 1: metrics in") for line in lines), lines
-    assert (run_dir / "model.keras").stat().st_mtime_ns == trained
+    assert (run_dir / "model.keras").stat().st_mtime_ns == trained  # scored, not retrained
+    assert {p: p.stat().st_mtime_ns for p in first} == first
     assert scores(read_rows(out)) == scores(r for r in read_rows(finished[0]) if r["model"] == "vae")
     assert not list((out / ".claims").iterdir())

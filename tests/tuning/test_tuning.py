@@ -210,9 +210,10 @@ def test_cli_rejects_bad_input_with_one_line(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow  # a subprocess (TensorFlow's import) and a search: keras-tuner's own resume
 @pytest.mark.parametrize("mode", [
-    "fit:2:0:3",  # inside the second trial (the first one saved)
-    pytest.param("trial_begin:2", marks=pytest.mark.slow),  # between the two trials
+    "fit:2:0:3",      # inside the second trial (the first one saved)
+    "trial_begin:2",  # between the two trials
 ])
 def test_a_killed_search_resumes_to_the_uninterrupted_result(tuned, tmp_path, mode):
     _, path, reference = tuned
