@@ -8,6 +8,8 @@ import json
 import math
 import os
 import tempfile
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -104,6 +106,36 @@ def refuse_to_replace(path, what, overwrite=False, flag="--overwrite"):
     if not overwrite and os.path.exists(path):
         raise OutputExists(f"{path} already exists: it holds {what}. Pass {flag} to replace "
                            "it, or choose another output.")
+
+
+class DamagedFile(ValueError):
+    """A file that exists but cannot be read whole (cut short or corrupted)."""
+
+
+def check_keras_file(path):
+    """Raises :class:`DamagedFile` naming ``path`` when the ``.keras`` file there is not a
+    complete archive (a write killed half-way, an interrupted copy, flipped bytes), which
+    Keras would report as "File not found"; FileNotFoundError when there is no file. Reads
+    the archive once, checking every member's CRC."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No such model file: {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+            members = archive.namelist()
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+        bad, members = f"not a readable zip archive: {err}", None
+    else:
+        if bad is not None:
+            bad = f"{bad} inside it fails its checksum"
+        elif "config.json" not in members:
+            bad = "it holds no config.json"
+    if bad is not None:
+        raise DamagedFile(f"{path} is damaged ({bad}; {os.path.getsize(path)} bytes): it was "
+                          "probably cut short by a killed write or an interrupted copy. Copy it "
+                          "again or retrain it.")
+    return path
 
 
 def save_model(model, path):

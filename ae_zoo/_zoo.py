@@ -122,9 +122,43 @@ def read_card(folder, required=True, version_dir=None):
         raise ValueError(f"Corrupted {path}: {err}") from err
     if not isinstance(card, dict):
         raise ValueError(f"Corrupted {path}: expected a JSON object, got {type(card).__name__}.")
+    check_card(card, path)
     if version_dir and path == os.path.join(folder, CARD) and card.get("version") is not None \
             and str(card["version"]) != os.path.basename(os.path.normpath(version_dir)):
         return {}  # the folder's card describes another version: this one has none
+    return card
+
+
+#: What a loader relies on in a card: key -> (JSON types, what to call them). Every key may
+#: be absent, and any but ``version`` null (an export without its run records no dataset).
+_CARD_TYPES = {
+    "version": ((int,), "an integer"),
+    **dict.fromkeys(("seed", "epochs", "batch_size", "latent_dim", "num_classes"),
+                    ((int,), "an integer or null")),
+    "learning_rate": ((int, float), "a number or null"),
+    **dict.fromkeys(("name", "model", "class", "dataset", "recipe", "command", "sampler",
+                     "architecture", "family", "source", "run_dir"), ((str,), "a string or null")),
+    **dict.fromkeys(("metrics", "capabilities", "signatures", "data_options", "model_options",
+                     "recipe_config", "split", "versions", "trained_with"),
+                    ((dict,), "an object or null")),
+    "input_shape": ((list,), "a list or null"),
+}
+
+
+def check_card(card, path):
+    """Raises ValueError naming the key and ``path`` when a card value has the wrong type (a
+    hand-edited or foreign card), so that it fails when loaded, not when a value is used."""
+    for key, (types, what) in _CARD_TYPES.items():
+        value = card.get(key)
+        if key not in card or (value is None and key != "version"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ValueError(f"Corrupted {path}: {key!r} must be {what}, got {value!r}.")
+    for key, value in (card.get("metrics") or {}).items():
+        if key.startswith("test_") and value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"Corrupted {path}: 'metrics.{key}' must be a number or null, "
+                             f"got {value!r}.")
     return card
 
 

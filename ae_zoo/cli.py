@@ -191,7 +191,8 @@ def cmd_evaluate(args):
                           metric_settings=_metric_settings(args.metric_setting),
                           fast_metrics=args.fast_metrics, num_examples=args.num_examples,
                           figures=not args.no_figures, feature_network=args.feature_network,
-                          generation_samples=args.generation_samples, log=print)
+                          generation_samples=args.generation_samples,
+                          sampler_names=args.sampler, log=print)
     print(f"\nWrote {result['out']}/evaluation.json and {len(result['figures'])} figures: "
           f"{', '.join(result['figures'].values()) or 'none'}")
     rows = [("reconstruction_mse", result["reconstruction"]["mse"]),
@@ -272,7 +273,7 @@ def cmd_benchmark(args):
                           iwae_samples=args.iwae_samples, overrides=args.set,
                           figures=not args.no_figures, verbose=args.verbose,
                           log=lambda line: print(line, flush=True),
-                          command=_command_line(args))
+                          command=_command_line(args), overwrite=args.overwrite)
     for rank, model in enumerate(board["ranking"], 1):
         fid, mse = (board["summary"][model][k]["mean"] for k in ("fid", "reconstruction_mse"))
         print(f"  {rank:>2}. {model:<16} FID {'n/a' if fid is None else f'{fid:7.1f}'}   "
@@ -409,8 +410,10 @@ def build_parser():
     p.add_argument("--generation-samples", type=int, default=None, metavar="N",
                    help="samples drawn for FID/KID/precision/recall (default: as many as the "
                         "split has examples; 0 skips the generation metrics)")
-    # Still to come (issue 18): --sampler NAME, fitting samplers.create(NAME) to the training
-    # codes of a copy of the model and passing it to evaluate_run(samplers={NAME: sampler}).
+    p.add_argument("--sampler", action="append", default=[], metavar="NAME",
+                   help="also score the samples of sampler NAME (of ae_zoo.samplers, e.g. gmm, "
+                        "maf) fitted to the model's training codes (repeatable; needs the Keras "
+                        "model: a run or a .keras file)")
     p.add_argument("--seed", type=int, default=0,
                    help="seeds the metrics, the samples (image i from seed + i) and the Keras RNG")
     p.set_defaults(func=cmd_evaluate)
@@ -503,6 +506,8 @@ def build_parser():
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0)
     p.add_argument("--out", default="runs/benchmark",
                    help="default %(default)s; rerun to resume; several processes share it")
+    p.add_argument("--overwrite", action="store_true",
+                   help="retrain the runs in OUT that were trained otherwise (else refused)")
     p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser("feature-network", help="retrain a feature network of the generation "

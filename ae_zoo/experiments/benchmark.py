@@ -14,7 +14,9 @@ every run, so runs differ only by training), writes ``benchmark.json`` into the 
 directory, and the leaderboard into ``out`` (:mod:`ae_zoo.experiments.leaderboard`).
 
 Resumable: a run whose ``benchmark.json`` has the same settings is skipped; a trained run
-(``model.keras``) is only scored; an interrupted training resumes from its last epoch.
+(``model.keras``) is only scored; an interrupted training resumes from its last epoch. A
+finished run trained otherwise (another budget, seed, model or dataset) is refused, as
+every command refuses to replace a finished output, unless ``overwrite`` retrains it.
 Parallel-safe: a process claims a run with the lock file ``.benchmark.lock`` in its
 directory (host and process id), so several processes given the same ``--out`` share the
 runs; a lock left by a dead process of this host is taken over (one left by another
@@ -36,7 +38,7 @@ import keras
 import numpy as np
 
 from ae_zoo import models as models_lib
-from ae_zoo._io import atomic_path, process_alive, to_jsonable, write_json
+from ae_zoo._io import atomic_path, process_alive, refuse_to_replace, to_jsonable, write_json
 from ae_zoo.evaluation import feature_networks
 from ae_zoo.evaluation.measures import draw_samples, evaluate_generation
 from ae_zoo.experiments import leaderboard
@@ -112,8 +114,9 @@ def _settings(recipe, network, num_samples):
                         "sample_seed": SAMPLE_SEED, "iwae_samples": recipe["training"]["iwae_samples"]})
 
 
-def _status(recipe, settings):
-    """"done", "trained" or "todo"; raises when a finished run was trained differently."""
+def _status(recipe, settings, overwrite=False):
+    """"done", "trained", "todo" or "replace" (a finished run trained differently, with
+    ``overwrite``; refused without it)."""
     run_dir = recipe["out"]
     if not os.path.isfile(os.path.join(run_dir, "model.keras")):
         return "todo"
@@ -122,8 +125,8 @@ def _status(recipe, settings):
                                              ("training", "steps"), ("training", "epochs"),
                                              ("training", "seed")))
     if mismatch:
-        raise ValueError(f"{run_dir} was trained with {mismatch}: choose another --out (or "
-                         "remove that run directory)")
+        refuse_to_replace(run_dir, f"a finished benchmark run trained with {mismatch}", overwrite)
+        return "replace"
     saved = read_json_lenient(os.path.join(run_dir, RESULTS_FILE)) or {}
     same = json.dumps(saved.get("settings"), sort_keys=True) == json.dumps(settings, sort_keys=True)
     return "done" if same else "trained"
@@ -174,10 +177,15 @@ def release(run_dir):
 def _score(pair, recipe, status, test_set, network, num_samples, settings, verbose, command):
     """Trains (unless trained) and scores one run; writes and returns its benchmark.json."""
     run_dir = recipe["out"]
-    trained_now = status == "todo"
+    trained_now = status in ("todo", "replace")
     if trained_now:
+        if status == "replace":  # the old scores go first: they must never pass for the new run's
+            for name in (RESULTS_FILE, "mosaic_samples.npy"):
+                if os.path.exists(os.path.join(run_dir, name)):
+                    os.remove(os.path.join(run_dir, name))
         # no per-run figures: the leaderboard's mosaic shows every model's samples
-        result = run(recipe, verbose=verbose, command=command, figures=False)
+        result = run(recipe, verbose=verbose, command=command, figures=False,
+                     overwrite=status == "replace")
         model, metrics = result["model"], result["metrics"]
     else:
         model, _, metrics, _ = load_run(run_dir)
@@ -210,7 +218,7 @@ def _score(pair, recipe, status, test_set, network, num_samples, settings, verbo
     return row
 
 
-def _claim_and_score(pair, recipe, settings, scoring, tag, say, verbose, command):
+def _claim_and_score(pair, recipe, settings, scoring, tag, say, verbose, command, overwrite):
     """Runs one pair unless another process holds it or has finished it meanwhile;
     returns ``(row, seconds)``, or None when it was left to the other process."""
     run_dir = recipe["out"]
@@ -219,12 +227,12 @@ def _claim_and_score(pair, recipe, settings, scoring, tag, say, verbose, command
         say(f"{tag}: being run by {holder}, skipped")
         return None
     try:
-        status = _status(recipe, settings)  # again: another process may have finished it
+        status = _status(recipe, settings, overwrite)  # again: another process may have finished it
         if status == "done":
             say(f"{tag}: finished by another process, skipped")
             return None
-        if status == "todo":
-            say(f"{tag}: training ...")
+        if status in ("todo", "replace"):
+            say(f"{tag}: {'retraining (--overwrite)' if status == 'replace' else 'training'} ...")
         start = time.time()
         row = _score(pair, recipe, status, *scoring, settings, verbose, command)
         return row, time.time() - start
@@ -268,7 +276,7 @@ def _models(models):
 
 def run_benchmark(dataset="mnist5k", models="all", budget=DEFAULT_BUDGET, seeds=DEFAULT_SEEDS,
                   out="runs/benchmark", feature_network=None, num_samples=None, iwae_samples=50,
-                  overrides=(), figures=True, verbose=0, log=print, command=None):
+                  overrides=(), figures=True, verbose=0, log=print, command=None, overwrite=False):
     """Trains and scores every (model, seed) pair and writes the leaderboard into ``out``.
 
     Args:
@@ -283,6 +291,8 @@ def run_benchmark(dataset="mnist5k", models="all", budget=DEFAULT_BUDGET, seeds=
         overrides: recipe overrides for every run (``"training.batch_size=64"``).
         figures: draw the charts and the samples mosaic (False: tables only).
         verbose: the runner's Keras verbosity; log: progress lines (None: silent).
+        overwrite: retrain the finished runs in ``out`` that were trained otherwise (refused
+            without it, before anything trains; runs trained the same way are reused either way).
 
     Returns the leaderboard dict (also ``leaderboard.json``).
     """
@@ -308,7 +318,7 @@ def run_benchmark(dataset="mnist5k", models="all", budget=DEFAULT_BUDGET, seeds=
                for p in pairs}
     n = int(num_samples or len(test_set))
     settings = {p: _settings(recipes[p], network, n) for p in pairs}
-    status = {p: _status(recipes[p], settings[p]) for p in pairs}
+    status = {p: _status(recipes[p], settings[p], overwrite) for p in pairs}
     os.makedirs(out, exist_ok=True)
     say(f"Benchmark: {len(names)} models x {len(seeds)} seeds on {dataset}, budget "
         f"{budget}, {n} samples per run on the {network.describe()['name']} feature network "
@@ -322,7 +332,7 @@ def run_benchmark(dataset="mnist5k", models="all", budget=DEFAULT_BUDGET, seeds=
             continue
         try:
             done = _claim_and_score(pair, recipes[pair], settings[pair], (test_set, network, n),
-                                    tag, say, verbose, command)
+                                    tag, say, verbose, command, overwrite)
         except Exception as err:  # noqa: BLE001  (one broken model must not stop the others)
             failures[f"{pair[0]} seed {pair[1]}"] = f"{type(err).__name__}: {err}"
             say(f"{tag}: failed: {type(err).__name__}: {err}")

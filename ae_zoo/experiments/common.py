@@ -37,8 +37,8 @@ def load_evaluand(path):
     ``model`` is the Keras model, or for a SavedModel the ``load_pretrained`` wrapper: both
     answer the same methods and capabilities. ``info``: ``kind`` ("run", "keras" or
     "saved_model"), ``path``, ``name``, ``dataset``, ``data_options``, ``data_dir``,
-    ``iwae_samples`` (the recipe's), ``run_dir``, ``registry_name``, and for a SavedModel
-    its ``card``.
+    ``iwae_samples`` (the recipe's), ``train_split``, ``run_dir``, ``registry_name``, and
+    for a SavedModel its ``card``.
     """
     path = os.fspath(path)
     if (os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.keras"))) \
@@ -55,6 +55,7 @@ def load_evaluand(path):
             "run_dir": run_dir, "name": name, "dataset": facts["dataset"],
             "data_options": dict(facts["data_options"] or {}),
             "data_dir": ((recipe.get("data") or {}).get("data_dir")),
+            "train_split": (recipe.get("data") or {}).get("train_split") or "train",
             "iwae_samples": ((recipe.get("training") or {}).get("iwae_samples")),
             "registry_name": facts["model"] or model.registry_name,
         }
@@ -68,7 +69,8 @@ def load_evaluand(path):
         "kind": "saved_model", "path": path, "version_dir": model.path, "run_dir": None,
         "name": model.name, "dataset": card.get("dataset"),
         "data_options": dict(card.get("data_options") or {}), "data_dir": None,
-        "iwae_samples": None, "registry_name": card.get("model"), "card": card,
+        "iwae_samples": None, "train_split": "train", "registry_name": card.get("model"),
+        "card": card,
     }
 
 

@@ -27,7 +27,8 @@ declared capabilities); what is measured is what the model can give:
   of as many samples as the split has examples (``model.sample``, seeded; N(0, I) draws
   decoded for a model without a prior) and of each given sampler's, against the split,
   and the same of the reconstructions (reconstruction FID); it records the feature
-  network, the number of samples and the seed.
+  network, the number of samples and the seed. ``sampler_names`` (``--sampler``) fits
+  samplers of :mod:`ae_zoo.samplers` to the training codes and scores them too.
 
 A SavedModel's card's training-time test metrics are copied into ``card_metrics``;
 ``unavailable`` lists what was skipped and why. Figures: see
@@ -45,6 +46,7 @@ import time
 import keras
 import numpy as np
 
+from ae_zoo import samplers as samplers_lib
 from ae_zoo._io import to_jsonable, write_json
 from ae_zoo.evaluation import feature_networks
 from ae_zoo.evaluation import latent as _latent
@@ -136,6 +138,53 @@ def _disentanglement(model, data, names, settings, seed, fast_metrics, unavailab
     return None
 
 
+def _check_sampler_names(names):
+    """The ``--sampler`` names as a list; an unknown name lists the available ones."""
+    names = [names] if isinstance(names, str) else list(names or ())
+    for name in names:
+        samplers_lib.get(name)
+    if len(set(names)) < len(names):
+        raise ValueError(f"samplers: {names} has duplicates")
+    return names
+
+
+def _check_samplers_fit(model, info, names):
+    """Raises, before any work, when a named sampler cannot be fitted to ``model``."""
+    if not names:
+        return
+    if info["kind"] == "saved_model":
+        raise ValueError(f"--sampler fits a sampler to the Keras model's codes, and "
+                         f"{info['path']} is a SavedModel: pass its Keras model "
+                         f"({os.path.join(info['version_dir'], 'model.keras')}) or its run")
+    if model.conditional:
+        raise ValueError(f"the model is conditional, and samplers model unconditional codes: "
+                         f"--sampler {names[0]} cannot draw for it")
+    for name in names:
+        samplers_lib.create(name).check_model(model)  # e.g. pixelcnn for continuous codes
+
+
+def fit_samplers(names, info, data, options, seed, say):
+    """``({name: sampler}, {name: how it was fitted})``: each sampler of ``names`` fitted
+    (seed ``seed``) to the codes of the evaluated dataset's training split, each by a fresh
+    copy of the model (fitting attaches a sampler to its model, and the model's own samples
+    stay its own)."""
+    fitted, record = {}, {}
+    if not names:
+        return fitted, record
+    own = data.name == info["dataset"]
+    train = load_split(data.name, info["train_split"] if own else "train",
+                       info["data_dir"] if own else None, **options)
+    for name in names:
+        say(f"  fitting the {name} sampler to the codes of {train.name}/{train.split} ...")
+        start = time.time()
+        copy, _ = load_evaluand(info["path"])
+        fitted[name] = samplers_lib.create(name).fit(copy, train.x, seed=int(seed))
+        record[name] = {"class": type(fitted[name]).__name__, "dataset": train.name,
+                        "split": train.split, "num_codes": len(train), "seed": int(seed),
+                        "seconds": time.time() - start}
+    return fitted, record
+
+
 def _generation(model, data, options, seed, unavailable, say):
     """The ``generation`` section (None when skipped: the reason is in ``unavailable``)."""
     if options["num_samples"] == 0:
@@ -147,9 +196,12 @@ def _generation(model, data, options, seed, unavailable, say):
         except ValueError as err:
             unavailable["generation"] = str(err)
             return None
+    fitted, record = options["fit_samplers"]()
     say("  generation metrics (FID, KID, precision/recall) ...")
     result = evaluate_generation(model, data, options["feature_network"], options["num_samples"],
-                                 seed, options["samplers"])
+                                 seed, {**(options["samplers"] or {}), **fitted})
+    for name, fit in record.items():
+        result["samples"][name]["fitted"] = fit
     if "default" not in result["samples"]:
         unavailable["samples"] = ("the model neither declares a prior (generative) nor has "
                                   "continuous codes to decode N(0, I) draws from")
@@ -168,7 +220,7 @@ def _summary_line(reconstruction, likelihood, stats):
 def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_samples=None,
                  seed=0, metric_settings=None, fast_metrics=False, num_examples=None,
                  figures=True, data_options=None, batch_size=256, feature_network=None,
-                 generation_samples=None, samplers=None, log=None):
+                 generation_samples=None, samplers=None, sampler_names=None, log=None):
     """Evaluates a run directory, a ``.keras`` file or a SavedModel; writes
     ``out/evaluation.json`` and the figures, and returns the evaluation as a dict.
 
@@ -196,6 +248,9 @@ def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_
             skips the generation metrics).
         samplers: ``{name: sampler}``, each with ``sample(n, seed=)``, scored beside the
             model's own samples (e.g. a sampler fitted to the training codes).
+        sampler_names: names of :mod:`ae_zoo.samplers` (``--sampler``), each fitted here
+            (:func:`fit_samplers`) and scored beside the model's own samples; its entry in
+            ``generation["samples"]`` records how it was ``fitted``.
         log: a callable taking progress lines (e.g. ``print``), or None.
     """
     say = log or (lambda *_: None)
@@ -206,10 +261,12 @@ def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_
     if feature_network is not None and isinstance(feature_network, (str, os.PathLike)):
         feature_network = feature_networks.load(feature_network)  # a bad name fails here
     names = scoring.resolve_metrics(metrics)
+    sampler_names = _check_sampler_names(sampler_names)
     timings, start = {}, time.time()
     model, info = load_evaluand(path)
     timings["load"] = time.time() - start
     data, options = _dataset(model, info, dataset, split, num_examples, data_options)
+    _check_samplers_fit(model, info, sampler_names)
     if metrics is not None and names and data.ground_truth is None:
         raise ValueError(f"dataset {data.name!r} has no ground-truth factors, so the "
                          "disentanglement metrics cannot run; use a dataset with factors "
@@ -242,7 +299,10 @@ def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_
     start = time.time()
     generation = _generation(model, data, {"feature_network": feature_network,
                                            "num_samples": generation_samples,
-                                           "samplers": samplers}, seed, unavailable, say)
+                                           "samplers": samplers,
+                                           "fit_samplers": lambda: fit_samplers(
+                                               sampler_names, info, data, options, seed, say)},
+                             seed, unavailable, say)
     timings["generation"] = time.time() - start
     written = {}
     if figures:

@@ -335,6 +335,8 @@ def _train_and_score(entry, status, ground_truth, plan, tag, say, verbose, comma
     trained = None
     metrics_info = read_json_lenient(os.path.join(run_dir, "metrics.json")) or {}
     if status in ("todo", "replace"):
+        if status == "replace" and os.path.exists(os.path.join(run_dir, RESULTS_FILE)):
+            os.remove(os.path.join(run_dir, RESULTS_FILE))  # never to pass for the new run's
         resuming = os.path.isdir(os.path.join(run_dir, "backup"))
         say(f"{tag}: training {recipe['training']['steps']} steps"
             f"{' (resuming)' if resuming else ''} ...")

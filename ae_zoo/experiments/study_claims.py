@@ -4,9 +4,9 @@ A worker claims a run by creating ``OUT/.claims/<run>`` with ``O_CREAT | O_EXCL`
 exactly one creator wins (on a local disk and on NFSv3 or later). While it holds claims a
 background thread touches them every ``heartbeat`` seconds; a claim whose file was not
 touched for ``stale_after`` seconds, or whose process is gone (same host), is stale: a
-worker takes it over by renaming it away (one rename wins) and claiming again, and the
-run resumes from what its directory holds. The same mechanism, waited on, serializes the
-writing of the report (``lock``).
+worker takes it over by renaming it away (one rename wins; the winner removes it) and
+claiming again, and the run resumes from what its directory holds. The same mechanism,
+waited on, serializes the writing of the report (``lock``).
 """
 
 import contextlib
@@ -79,8 +79,10 @@ class Claims:
             except FileExistsError:
                 if not self.is_stale(name):
                     return False
+                aside = self._path(f"{name}.stale-{uuid.uuid4().hex}")
                 with contextlib.suppress(FileNotFoundError):  # another worker took it first
-                    os.rename(self._path(name), self._path(f"{name}.stale-{uuid.uuid4().hex}"))
+                    os.rename(self._path(name), aside)  # the one rename that wins
+                    os.remove(aside)
                 continue
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump({"worker": self.worker, "host": socket.gethostname(),

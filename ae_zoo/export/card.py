@@ -20,6 +20,7 @@ import tensorflow as tf
 from ae_zoo._io import read_json, write_json, write_text
 from ae_zoo._version import __version__
 from ae_zoo.export.saved_model import export_saved_model, signature_specs
+from ae_zoo.models.preset import load_keras
 from ae_zoo.training.build import make_optimizer
 
 #: The card's file name, in the model folder and in each version directory.
@@ -73,7 +74,7 @@ def load_run(run):
         raise FileNotFoundError(f"{run} is neither a run directory nor a .keras file.")
     run_info = (read_json(os.path.join(run_dir, "run.json")) if run_dir else None) or {}
     metrics = (read_json(os.path.join(run_dir, "metrics.json")) if run_dir else None) or {}
-    model = keras.models.load_model(model_path, compile=False)
+    model = load_keras(model_path)
     return model, run_info, metrics, model_path
 
 

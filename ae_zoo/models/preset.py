@@ -14,6 +14,7 @@ import zipfile
 import keras
 
 from ae_zoo import _zoo
+from ae_zoo._io import check_keras_file
 
 #: The Keras model's file name inside a version directory.
 KERAS_FILE = "model.keras"
@@ -35,6 +36,13 @@ def preset_path(name_or_path, version=None):
     return path
 
 
+def load_keras(path, *, compile=False):
+    """``keras.models.load_model(path)`` for a ``.keras`` file, with a message naming the file
+    when it is missing or damaged (:func:`ae_zoo._io.check_keras_file`) instead of Keras'
+    "File not found" for both."""
+    return keras.models.load_model(check_keras_file(path), compile=compile)
+
+
 def from_preset(name_or_path, version=None, *, compile=True):
     """Loads a zoo entry (``"vae_mnist5k"``, a model folder, a version directory or a
     ``.keras`` file) as a trained model of its own class.
@@ -50,7 +58,7 @@ def from_preset(name_or_path, version=None, *, compile=True):
     path = preset_path(name_or_path, version)
     # Compiled here rather than by load_model: the file holds no optimizer state, which
     # load_model would warn about restoring into a freshly built optimizer.
-    model = keras.models.load_model(path, compile=False)
+    model = load_keras(path)
     if compile:
         with zipfile.ZipFile(path) as archive:
             config = json.loads(archive.read("config.json")).get("compile_config")

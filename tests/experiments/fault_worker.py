@@ -1,10 +1,23 @@
-"""A training run that kills itself (SIGKILL: no cleanup, no exception handler) at a chosen
-moment, for the fault-injection tests: ``python fault_worker.py RECIPE.json MODE``.
+"""A process that kills itself (SIGKILL: no cleanup, no exception handler) at a chosen
+moment, for the fault-injection tests. The kill is placed by wrapping the function that
+runs at that moment, in this process only: no timing, no hook in ae_zoo.
 
-MODE ``mid_epoch:E:B``: after batch B of epoch E (0-based; the run's steps_per_execution
-is 1). ``backup_write:E``: while the backup after epoch E is half written (the weights
-file is being written under its temporary name). ``after_weights:E``: after the backup's
-weights file of epoch E is in place but before its state.json names it.
+``python fault_worker.py RECIPE.json MODE``: a training run (``experiments.train.run``);
+``python fault_worker.py --cli MODE ARG...``: the command ``ae-zoo ARG...``;
+``python fault_worker.py --study OUT MODE MODELS [--overwrite]``: the tiny study of
+tests/experiments/test_study.py of the comma-separated MODELS.
+
+MODE ``mid_epoch:E:B``: after batch B of epoch E (0-based) of every ``fit``; ``fit:K:E:B``:
+the same in the K-th ``fit`` of the process only (1-based: a tuner's K-th trial, a study's
+K-th run); with several steps per execution, at the first batch callback past B.
+``backup_write:E``: while the backup after epoch E is half written (the weights file is
+being written under its temporary name). ``after_weights:E``: after the backup's weights
+file of epoch E is in place but before its state.json names it. ``trial_begin:K``: as
+keras-tuner begins trial K (1-based), the trials before it saved. ``score:K``: in the K-th
+scoring of a study run (its model.keras saved, its disentanglement.json not).
+``export_write``: with a version's SavedModel written into its hidden folder, before its
+model.keras and card. ``export_card``: after the version is published, before the model
+folder's card.json.
 """
 
 import json
@@ -13,13 +26,19 @@ import signal
 import sys
 
 import keras
+import keras_tuner
 
+from ae_zoo import cli
 from ae_zoo._io import write_json
+from ae_zoo.evaluation import scoring
 from ae_zoo.experiments.train import run
+from ae_zoo.export import card as card_lib
+from ae_zoo.export import saved_model
+from ae_zoo.models import _training
 from ae_zoo.training import backup
 
 
-def die():
+def die(*_, **__):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -32,18 +51,42 @@ class KillMidEpoch(keras.callbacks.Callback):
         self.current = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if (self.current, batch) == (self.epoch, self.batch):
+        if self.current == self.epoch and batch >= self.batch:
             die()
 
 
-def main(recipe_path, mode):
-    with open(recipe_path, encoding="utf-8") as f:
-        recipe = json.load(f)
-    kind, *args = mode.split(":")
-    args = [int(a) for a in args]
-    callbacks = []
+def on_call(owner, name, number, action=die):
+    """Wraps ``owner.name`` so that its ``number``-th call (1-based) first runs
+    ``action(kwargs)`` (which may change the call's keyword arguments)."""
+    original, calls = getattr(owner, name), []
+
+    def wrapped(*args, **kwargs):
+        calls.append(None)
+        if len(calls) == number:
+            action(kwargs)
+        return original(*args, **kwargs)
+    setattr(owner, name, wrapped)
+
+
+def add_kill(kwargs, epoch, batch):
+    kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), KillMidEpoch(epoch, batch)]
+
+
+def install(kind, args, callbacks):
+    """Places the kill ``kind:args`` (see the module); ``callbacks``: a training run's."""
     if kind == "mid_epoch":
         callbacks.append(KillMidEpoch(*args))
+    elif kind == "fit":
+        number, epoch, batch = args
+        on_call(_training.Trainable, "fit", number, lambda kwargs: add_kill(kwargs, epoch, batch))
+    elif kind == "trial_begin":
+        on_call(keras_tuner.Tuner, "on_trial_begin", args[0])
+    elif kind == "score":
+        on_call(scoring, "compute_disentanglement", args[0])
+    elif kind == "export_write":
+        saved_model.write_json = die  # its first write: the version's model_info.json
+    elif kind == "export_card":
+        card_lib.write_card = die
     elif kind == "backup_write":
         save = keras.Model.save_weights
 
@@ -59,6 +102,29 @@ def main(recipe_path, mode):
                 die()
             return write_json(path, payload)
         backup.write_json = killed_before_state
+    else:
+        raise ValueError(f"unknown mode {kind!r}")
+
+
+def main(first, *rest):
+    callbacks = []
+
+    def place(mode):
+        kind, *args = mode.split(":")
+        install(kind, [int(a) for a in args], callbacks)
+
+    if first == "--cli":
+        place(rest[0])
+        sys.exit(cli.main(list(rest[1:])))
+    if first == "--study":
+        from tests.experiments.test_study import study  # the tests' own settings
+
+        place(rest[1])
+        study(rest[0], models=rest[2].split(","), overwrite="--overwrite" in rest[3:])
+        return
+    with open(first, encoding="utf-8") as f:
+        recipe = json.load(f)
+    place(rest[0])
     run(recipe, verbose=0, callbacks=callbacks)
 
 

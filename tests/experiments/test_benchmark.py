@@ -4,6 +4,7 @@ leaderboard's numbers recomputed from the saved models, resuming, and the run lo
 import csv
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -210,3 +211,33 @@ def test_another_sample_source_is_named_by_its_own_name(finished, tmp_path):
     assert "| 1 | plugin | sampler | " in (tmp_path / "leaderboard.md").read_text()
     figure = bar_chart(board["rows"], ["plugin"], [0], "fid", "FID", board["sources"])
     assert [t.get_text() for t in figure.axes[0].get_legend().get_texts()][-1] == "samples: sampler"
+
+
+def test_a_run_trained_otherwise_is_replaced_only_with_overwrite(finished, tmp_path, capsys,
+                                                                  monkeypatch):
+    out = tmp_path / "bench"
+    shutil.copytree(finished[0], out, ignore=shutil.ignore_patterns("*.png"))
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*_seed*/*") if p.is_file()}
+    args = ["benchmark", "--models", "ae", "--seeds", "0", "--budget", "4", "--num-samples",
+            str(SAMPLES), "--iwae-samples", "2", "--no-figures", "--out", str(out)]
+    for item in TINY:
+        args += ["--set", item]
+    assert cli.main(args) == 2  # refused as every command refuses, before anything trains
+    assert capsys.readouterr().err.strip() == (
+        f"ae-zoo benchmark: error: {out / 'ae_seed0'} already exists: it holds a finished "
+        "benchmark run trained with training.steps = 3, not 4. Pass --overwrite to replace it, "
+        "or choose another output.")
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    assert cli.main(args + ["--overwrite"]) == 0
+    assert "ae seed 0: retraining (--overwrite)" in capsys.readouterr().out
+    run_dir = out / "ae_seed0"
+    saved = json.loads((run_dir / "benchmark.json").read_text())
+    recipe = json.loads((run_dir / "run.json").read_text())["recipe"]
+    assert saved["trained_now"] and recipe["training"]["steps"] == 4 and saved["steps"] > 3
+    changed = {p.relative_to(out) for p in before if p.stat().st_mtime_ns != before[p]}
+    assert {p.parent.name for p in changed} == {"ae_seed0"}  # the other runs are untouched
+    assert (run_dir / "model.keras") in {out / p for p in changed}
+    # the replaced run is now the finished one: a rerun resumes, with or without --overwrite
+    monkeypatch.setattr(benchmark_module, "run", lambda *a, **k: pytest.fail("trained again"))
+    assert cli.main(args) == 0 and cli.main(args + ["--overwrite"]) == 0
+    assert "finished earlier, skipped" in capsys.readouterr().out

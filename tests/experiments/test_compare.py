@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 
 import keras
 import numpy as np
@@ -163,3 +164,36 @@ def test_nearest_mse():
     images, reference = rng.uniform(size=(5, 4, 4, 1)), rng.uniform(size=(7, 4, 4, 1))
     brute = [min(np.mean((im - ref) ** 2) for ref in reference) for im in images]
     np.testing.assert_allclose(_nearest_mse(images, reference, chunk=2), brute, rtol=1e-9)
+
+
+def test_a_run_trained_otherwise_is_retrained_only_with_overwrite(compared, tmp_path, capsys):
+    out = tmp_path / "compare"
+    for name in ("ae", "vae"):
+        shutil.copytree(compared[0] / name, out / name)
+    (out / "notes.txt").write_text("mine")
+    info = json.loads((out / "vae" / "run.json").read_text())
+    info["recipe"]["training"]["epochs"] = 2  # as if trained for 2 epochs
+    (out / "vae" / "run.json").write_text(json.dumps(info))
+    kept = {n: (out / n / "model.keras").stat().st_mtime_ns for n in ("ae", "vae")}
+    args = ["compare", "ae", "vae", "--dataset", "digits", "--epochs", "1", "--latent-dim", "2",
+            "--out", str(out)]
+    for item in TINY:
+        args += ["--set", item]
+    assert cli.main(args) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"ae-zoo compare: error: {out / 'vae'} already exists: it holds a finished vae run, but "
+        "it was trained with training.epochs = 2, not 1. Pass --overwrite to replace it, or "
+        "choose another output.")
+    assert {n: (out / n / "model.keras").stat().st_mtime_ns for n in kept} == kept
+    assert not (out / "compare.json").exists()
+    compare_models(["ae", "vae"], "digits", epochs=1, latent_dim=2, out=out, overrides=TINY,
+                   figures=False, overwrite=True)  # --overwrite, without the figures' seconds
+    result = json.loads((out / "compare.json").read_text())
+    assert {n: e["obtained"] for n, e in result["models"].items()} == {"ae": "reused",
+                                                                      "vae": "trained"}
+    assert (out / "ae" / "model.keras").stat().st_mtime_ns == kept["ae"]
+    assert (out / "vae" / "model.keras").stat().st_mtime_ns != kept["vae"]
+    assert json.loads((out / "vae" / "run.json").read_text())["recipe"]["training"]["epochs"] == 1
+    # retrained as the fixture's run was: the same codes; nothing else in OUT was lost
+    assert result["models"]["vae"]["codes"] == compared[1]["models"]["vae"]["codes"]
+    assert (out / "notes.txt").read_text() == "mine"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ae_zoo import cli, data, models
-from ae_zoo.evaluation import compute_all, resolve_metrics
+from ae_zoo import cli, data, models, samplers
+from ae_zoo.evaluation import compute_all, feature_networks, resolve_metrics
 from ae_zoo.evaluation.generation import frechet_distance, kernel_distance, precision_recall
 from ae_zoo.experiments import evaluate_run
 from ae_zoo.experiments.train import run
@@ -175,6 +175,8 @@ def test_saved_model(vae_run, vae_eval, vae_model, vae_generation, tmp_path):
     path = export_saved_model(vae_model, tmp_path / "sm", warmup=False)
     with pytest.raises(ValueError, match="--dataset"):  # no card: nothing records the data
         evaluate_run(path, out=tmp_path / "none")
+    with pytest.raises(ValueError, match="--sampler .* is a SavedModel: pass its Keras model"):
+        evaluate_run(path, dataset="digits", out=tmp_path / "none", sampler_names=["gmm"])
     result = evaluate_run(path, dataset="digits", out=tmp_path / "ev")
     assert result["source"]["kind"] == "saved_model"
     assert result["source"]["capabilities"] == {**models.VAE.capabilities(), "has_likelihood": False}
@@ -251,3 +253,43 @@ def test_cli(vae_run, tmp_path, capsys):
     assert "no ground-truth factors" in capsys.readouterr().err
     assert cli.main(["evaluate", str(vae_run), "--feature-network", "nope", "--out", str(out)]) == 2
     assert "no feature network 'nope'" in capsys.readouterr().err
+
+
+def test_cli_scores_every_sampler_given(vae_run, vae_model, test_split, tmp_path, capsys):
+    keras.utils.set_random_seed(0)
+    network = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                keras.layers.Dense(16, activation="relu")])
+    network.save(tmp_path / "features.keras")
+    out = tmp_path / "ev"
+    args = ["evaluate", str(vae_run), "--out", str(out), "--iwae-samples", "0", "--metrics",
+            "none", "--no-figures", "--feature-network", str(tmp_path / "features.keras"),
+            "--generation-samples", "100", "--seed", "3"]
+    assert cli.main(args + ["--sampler", "gmm", "--sampler", "normal"]) == 0
+    printed = capsys.readouterr().out
+    assert "gmm_fid" in printed and "normal_fid" in printed
+    generation = json.loads((out / "evaluation.json").read_text())["generation"]
+    assert generation["feature_network"]["source"] == "file"
+    assert (generation["num_samples"], generation["seed"]) == (100, 3)
+    samples = generation["samples"]
+    assert set(samples) == {"default", "gmm", "normal"}
+    train = data.load("digits", "train")
+    assert samples["gmm"]["fitted"] == {**samples["gmm"]["fitted"], "class": "GaussianMixtureSampler",
+                                        "dataset": "digits", "split": "train",
+                                        "num_codes": len(train), "seed": 3}
+    # the same sampler fitted to the same codes by a copy of the model draws what was scored
+    features = feature_networks.load(tmp_path / "features.keras").features
+    copy = keras.models.load_model(vae_run / "model.keras", compile=False)
+    gmm = samplers.create("gmm").fit(copy, train.x, seed=3)
+    real = features(test_split.x)
+    assert samples["gmm"]["fid"] == pytest.approx(
+        frechet_distance(real, features(gmm.sample(100, seed=3))), rel=1e-4)
+    # N(0, I) draws are the VAE's prior draws: the model's own samples score the same
+    for key in ("fid", "kid", "precision", "recall"):
+        assert samples["normal"][key] == pytest.approx(samples["default"][key], rel=1e-6)
+    assert vae_model.sampler is None  # the model's own samples stay its prior's
+    # an unknown name lists the available ones; a sampler for other codes is refused, first
+    assert cli.main(args + ["--sampler", "gmn"]) == 2
+    assert ("Unknown sampler 'gmn'; available samplers: normal, gmm, two_stage, maf, pixelcnn"
+            in capsys.readouterr().err)
+    assert cli.main(args + ["--out", str(tmp_path / "b"), "--sampler", "pixelcnn"]) == 2
+    assert "discrete codes" in capsys.readouterr().err and not (tmp_path / "b").exists()

@@ -5,6 +5,8 @@ the weights of an uninterrupted run or stop with a message that names the proble
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -14,9 +16,13 @@ import numpy as np
 import pytest
 
 from ae_zoo import cli, load_pretrained
-from ae_zoo._io import write_json
+from ae_zoo._io import DamagedFile, write_json
+from ae_zoo.evaluation import feature_networks
+from ae_zoo.experiments import evaluate_run
 from ae_zoo.experiments.train import run
 from ae_zoo.export import export_run
+from ae_zoo.export.card import load_run
+from ae_zoo.models import from_preset
 from ae_zoo.training import recipes
 from ae_zoo.training.backup import BackupError
 from tests.training.test_recipes import Interrupt, InterruptAfter
@@ -68,6 +74,15 @@ def interrupted(out, epoch, **changes):
         return json.load(f)
 
 
+def killed(*argv):
+    """Runs ``fault_worker.py ARGV...`` and checks that it was killed (SIGKILL) as planned."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
+               TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.run([sys.executable, WORKER, *map(str, argv)], env=env, timeout=300,
+                             capture_output=True, text=True)
+    assert process.returncode == -9, process.stdout[-2000:] + process.stderr[-2000:]
+
+
 @pytest.mark.parametrize("mode", [
     "mid_epoch:1:2",     # killed after batch 3 of epoch 2 (epoch 1 is backed up)
     "backup_write:1",    # killed with epoch 2's weights half written
@@ -77,10 +92,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_weights(straight, tmp_path, m
     out = tmp_path / "run"
     path = tmp_path / "recipe.json"
     write_json(path, recipe(out))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
-    killed = subprocess.run([sys.executable, WORKER, str(path), mode], env=env, timeout=300,
-                            capture_output=True, text=True)
-    assert killed.returncode == -9, killed.stderr[-2000:]
+    killed(path, mode)
     assert not os.path.exists(out / "model.keras")
     run(recipe(out), verbose=0)  # the same command again
     assert_same_run(out, straight[1])
@@ -182,3 +194,62 @@ def test_one_card_per_version_and_stale_exports(straight, tmp_path, capsys):
                      "--overwrite"]) == 0
     assert load_pretrained(zoo, version=1).card["seed"] == 99
     assert sorted(os.listdir(zoo)) == ["1", "2", "README.md", "card.json"]
+
+
+def test_a_damaged_keras_file_is_named_wherever_it_is_loaded(straight, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(straight[0], run_dir, ignore=shutil.ignore_patterns("evaluation"))
+    path = run_dir / "model.keras"
+    size = os.path.getsize(path)
+    loaders = {
+        "from_preset": lambda: from_preset(path),
+        "load_run": lambda: load_run(run_dir),
+        "evaluate_run": lambda: evaluate_run(run_dir, out=tmp_path / "ev", figures=False),
+        "feature network": lambda: feature_networks.load(path),
+    }
+    for damage in ("truncated", "flipped"):
+        if damage == "truncated":  # a write or copy cut short
+            os.truncate(path, size // 2)
+        else:  # same size, bytes inside the weights overwritten
+            shutil.copy(straight[0] / "model.keras", path)
+            with open(path, "r+b") as f:
+                f.seek(size // 2)
+                f.write(b"\0" * 64)
+        for name, load in loaders.items():
+            with pytest.raises(DamagedFile, match=f"{re.escape(str(path))} is damaged") as info:
+                load()
+            assert "File not found" not in str(info.value), name
+        for command in (["evaluate", str(run_dir), "--out", str(tmp_path / "ev")],
+                        ["export", str(run_dir), "--out", str(tmp_path / "zoo")]):
+            assert cli.main(command) == 2
+            err = capsys.readouterr().err
+            assert f"{path} is damaged" in err and "Traceback" not in err
+    assert not (tmp_path / "ev").exists() and not (tmp_path / "zoo").exists()
+    os.remove(path)
+    with pytest.raises(FileNotFoundError, match="model.keras"):
+        load_run(run_dir)
+
+
+@pytest.mark.parametrize("mode", [
+    "export_write",  # the version's SavedModel half written in its hidden folder
+    pytest.param("export_card", marks=pytest.mark.slow),  # published; the folder's card not yet
+])
+def test_a_killed_export_leaves_no_half_version(straight, tmp_path, mode):
+    zoo = tmp_path / "zoo" / "m"
+    command = ["export", str(straight[0]), "--out", str(zoo), "--no-warmup"]
+    killed("--cli", mode, *command)
+    hidden = [n for n in os.listdir(zoo) if n.startswith(".export-")]
+    if mode == "export_write":
+        assert hidden and not [n for n in os.listdir(zoo) if n.isdigit()]
+    else:  # version 1 is whole, with its own card; the folder's card is the next export's
+        assert not hidden and sorted(os.listdir(zoo)) == ["1"]
+        assert load_pretrained(zoo, version=1).card["seed"] == 3
+    assert cli.main(command) == 0  # the same command again
+    versions = sorted(n for n in os.listdir(zoo) if n.isdigit())
+    assert versions == (["1"] if mode == "export_write" else ["1", "2"])
+    assert sorted(n for n in os.listdir(zoo) if not n.isdigit()) == ["README.md", "card.json"]
+    for version in versions:  # every version whole: its card, its SavedModel, its Keras model
+        card = load_pretrained(zoo, version=int(version)).card
+        assert (card["version"], card["seed"]) == (int(version), 3)
+        for a, b in zip(weights(from_preset(zoo, version=int(version))), straight[1]):
+            np.testing.assert_array_equal(a, b)

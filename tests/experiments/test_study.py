@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -14,8 +15,9 @@ from ae_zoo.evaluation import HEADLINE_SCORES, compute_all
 from ae_zoo.evaluation.disentanglement import ALL_METRICS
 from ae_zoo.experiments import run_study, study_recipe, variance_shares
 from ae_zoo.experiments.study import HEADLINE_LABELS, steps_per_epoch
-
+from ae_zoo.experiments.study_report import RESULTS_FILE
 from tests.experiments._tiny import PNG, TINY_METRICS
+from tests.experiments.test_lifecycle import killed
 
 MODELS, SEEDS = ["vae", "beta_vae"], [0, 1]
 # the dSprites recipes' conv networks, shrunk; 128 examples per split
@@ -43,6 +45,12 @@ def finished(tmp_path_factory):
 def read_rows(out):
     with open(out / "results.csv", newline="") as f:
         return list(csv.DictReader(f))
+
+
+def scores(rows):
+    """Each row's run and scores (every column but the times)."""
+    return [{k: v for k, v in r.items() if "." in k or k in ("model", "seed", "setup", "udr")}
+            for r in rows]
 
 
 def test_results_csv_has_a_row_per_run_with_every_metric(finished):
@@ -144,13 +152,7 @@ def test_resuming_skips_finished_runs(finished, monkeypatch):
     assert [f.stat().st_mtime_ns for f in files] == before
     assert sum("finished earlier, skipped" in line for line in lines) == 4
     assert again["summary"] == result["summary"]
-    # a trained run without its scores is only scored
-    os.remove(out / "vae_seed1" / "disentanglement.json")
-    lines = []
-    study(out, log=lines.append)
-    assert (out / "vae_seed1" / "disentanglement.json").is_file()
-    assert (out / "vae_seed1" / "model.keras").stat().st_mtime_ns == before[2]
-    assert not any("training" in line for line in lines)
+    # (a trained run without its scores is only scored: the study killed while scoring, below)
 
 
 def test_bad_requests_fail_before_training(finished, tmp_path, monkeypatch):
@@ -210,3 +212,45 @@ def test_two_datasets_and_the_hyperparameter_transfer(tmp_path):
     assert saved["datasets"] == ["dsprites", "noisy_dsprites"]
     assert all(p["num_setups"] == 2 for pairs in saved["transfer"].values() for p in pairs)
     assert saved["verdict"] in (tmp_path / "transfer.md").read_text()
+
+
+def test_a_study_killed_while_replacing_a_run_resumes_to_the_uninterrupted_results(
+        finished, tmp_path, monkeypatch):
+    """The vae runs of the study, the second one trained otherwise (its run.json says 3
+    steps, its scores are not this recipe's): refused with refuse_to_replace's message;
+    with --overwrite, killed (SIGKILL) while scoring the retrained run. The same command
+    again takes over the dead worker's claim, scores that run without retraining it, and
+    ends with the scores of the uninterrupted study; nothing else was touched."""
+    out = tmp_path / "study"
+    for name in ("vae_seed0", "vae_seed1"):
+        shutil.copytree(finished[0] / name, out / name)
+    run_dir = out / "vae_seed1"
+    for name, path, value in (("run.json", ("recipe", "training", "steps"), 3),
+                              (RESULTS_FILE, ("scores", "mig.mig"), 123.0)):
+        saved = json.loads((run_dir / name).read_text())
+        target = saved
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        (run_dir / name).write_text(json.dumps(saved))
+    first = {p: p.stat().st_mtime_ns for p in out.glob("vae_seed0/*")}
+    monkeypatch.setattr(study_module, "run", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(FileExistsError) as refused:
+        study(out, models=["vae"])
+    assert str(refused.value) == (
+        f"{run_dir} already exists: it holds a finished run trained with training.steps = 3, "
+        "not 2. Pass --overwrite to replace it, or choose another output.")
+    monkeypatch.undo()
+    killed("--study", out, "score:1", "vae", "--overwrite")  # the retrained run's scoring
+    assert json.loads((run_dir / "run.json").read_text())["recipe"]["training"]["steps"] == 2
+    assert not (run_dir / RESULTS_FILE).exists()  # the replaced run's scores went first
+    assert (out / ".claims" / "vae_seed1").exists()  # the dead worker's
+    trained = (run_dir / "model.keras").stat().st_mtime_ns
+    lines = []
+    study(out, models=["vae"], overwrite=True, log=lines.append)  # the same command again
+    assert "[1/2] vae seed 0: finished earlier, skipped" in lines
+    assert any(line.startswith("[2/2] vae seed 1: metrics in") for line in lines), lines
+    assert (run_dir / "model.keras").stat().st_mtime_ns == trained  # scored, not retrained
+    assert {p: p.stat().st_mtime_ns for p in first} == first
+    assert scores(read_rows(out)) == scores(r for r in read_rows(finished[0]) if r["model"] == "vae")
+    assert not list((out / ".claims").iterdir())

@@ -38,6 +38,7 @@ def test_stale_claims_are_taken_over(tmp_path):
     path.write_text(json.dumps({"worker": "x", "host": socket.gethostname(), "pid": dead.pid}))
     assert claims.is_stale("run") and claims.claim("run")
     claims.release("run")
+    assert not list(path.parent.iterdir())  # the claim taken over is gone, not set aside
     # another machine's claim, silent for longer than stale_after
     path.write_text(json.dumps({"worker": "y", "host": "elsewhere", "pid": 1}))
     assert not claims.claim("run")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -164,6 +165,24 @@ def test_corrupted_files_get_a_clear_error(zoo):
     (root / "vae_tiny" / "1" / "saved_model.pb").write_bytes(b"\x00garbage")
     with pytest.raises(ValueError, match="Could not load the SavedModel"):
         load_pretrained("vae_tiny")
+
+
+@pytest.mark.parametrize("key, value", [("metrics", "good"), ("seed", [1]), ("version", "1"),
+                                        ("version", True), ("input_shape", 8),
+                                        ("metrics", {"test_elbo": "high"})])
+def test_a_card_with_wrong_types_is_refused_naming_the_key(zoo, key, value):
+    root, _ = zoo
+    path = root / "ae_tiny" / "card.json"
+    card = json.loads(path.read_text())
+    if isinstance(value, dict):
+        key, value = "metrics.test_elbo", value["test_elbo"]
+        card["metrics"]["test_elbo"] = value
+    else:
+        card[key] = value
+    path.write_text(json.dumps(card))
+    message = re.escape(f"Corrupted {path}: '{key}' must be ") + ".*" + re.escape(f", got {value!r}.")
+    with pytest.raises(ValueError, match=message):
+        load_pretrained("ae_tiny")
 
 
 def test_zoo_dir_prefers_the_environment_then_the_package_then_the_repository(monkeypatch, tmp_path):

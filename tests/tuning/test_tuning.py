@@ -19,6 +19,7 @@ from ae_zoo.tuning import (
     resolve_search_space,
     tune,
 )
+from tests.experiments.test_lifecycle import killed
 
 # keras-tuner 1.4.8's oracle calls threading.currentThread().getName(): its warnings, not ours.
 pytestmark = [pytest.mark.filterwarnings("ignore:currentThread:DeprecationWarning"),
@@ -207,3 +208,26 @@ def test_cli_rejects_bad_input_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "Unknown objective 'val_kl_typo'" in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow  # a subprocess (TensorFlow's import) and a search: keras-tuner's own resume
+@pytest.mark.parametrize("mode", [
+    "fit:2:0:3",      # inside the second trial (the first one saved)
+    "trial_begin:2",  # between the two trials
+])
+def test_a_killed_search_resumes_to_the_uninterrupted_result(tuned, tmp_path, mode):
+    _, path, reference = tuned
+    out = tmp_path / "search"
+    command = ["tune", "--recipe", str(path), "--tuner", "random", "--max-trials", "2",
+               "--epochs", "1", "--out", str(out), "--verbose", "0", "--no-retrain"]
+    killed("--cli", mode, *command)  # (the retraining is a run: test_lifecycle kills those)
+    assert not (out / "tune.json").exists()
+    assert cli.main(command) == 0  # the same command again
+    ours, theirs = (json.loads((o / "tune.json").read_text()) for o in (out, reference))
+    assert [t["status"] for t in ours["trials"]] == ["COMPLETED", "COMPLETED"]
+    assert [t["values"] for t in ours["trials"]] == [t["values"] for t in theirs["trials"]]
+    assert [t["score"] for t in ours["trials"]] == pytest.approx(
+        [t["score"] for t in theirs["trials"]], rel=1e-6)
+    assert ours["best"]["trial_id"] == theirs["best"]["trial_id"]
+    recipe, expected = (recipes.load(o / "best_recipe.yaml") for o in (out, reference))
+    assert {**recipe, "out": None} == {**expected, "out": None}

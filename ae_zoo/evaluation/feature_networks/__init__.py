@@ -27,6 +27,7 @@ import tensorflow as tf
 from ae_zoo import data as data_lib
 from ae_zoo._io import save_model, write_json, write_text
 from ae_zoo._version import __version__
+from ae_zoo.models.preset import load_keras
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FEATURE_LAYER = "features"
@@ -132,7 +133,7 @@ def _cut(model, feature_layer):
 @functools.lru_cache(maxsize=None)
 def _shipped(name):
     meta = card(name)
-    model = keras.models.load_model(os.path.join(HERE, f"{name}.keras"), compile=False)
+    model = load_keras(os.path.join(HERE, f"{name}.keras"))
     return _keras_network(_cut(model, meta["feature_layer"]), {
         "name": name, "source": "shipped", "feature_layer": meta["feature_layer"],
         "dataset": meta["dataset"], "test_accuracy": meta["test_accuracy"]})
@@ -147,7 +148,7 @@ def load(name_or_path):
     if not os.path.isfile(path):
         raise ValueError(f"no feature network {path!r}: name a shipped one "
                          f"({', '.join(names())}) or a .keras file")
-    model = keras.models.load_model(path, compile=False)
+    model = load_keras(path)
     card_path = os.path.splitext(path)[0] + ".json"
     layer = None
     if os.path.isfile(card_path):
