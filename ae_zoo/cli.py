@@ -81,6 +81,14 @@ def _print_test_metrics(metrics):
         print(f"  {key:<28} {metrics[key]:.4f}")
 
 
+def _print_figures(out, files):
+    """The closing lines: every figure the command wrote."""
+    from ae_zoo.experiments.common import figure_lines
+
+    for line in figure_lines(out, files):
+        print(line)
+
+
 def cmd_train(args):
     from ae_zoo.experiments.train import run, train
     from ae_zoo.training import recipes
@@ -192,8 +200,7 @@ def cmd_evaluate(args):
                           fast_metrics=args.fast_metrics, num_examples=args.num_examples,
                           figures=not args.no_figures, feature_network=args.feature_network,
                           generation_samples=args.generation_samples, log=print)
-    print(f"\nWrote {result['out']}/evaluation.json and {len(result['figures'])} figures: "
-          f"{', '.join(result['figures'].values()) or 'none'}")
+    print(f"\nWrote {result['out']}/evaluation.json and {len(result['figures'])} figures")
     rows = [("reconstruction_mse", result["reconstruction"]["mse"]),
             ("reconstruction_loss", result["reconstruction"]["loss"])]
     likelihood = result["likelihood"] or {}
@@ -211,6 +218,8 @@ def cmd_evaluate(args):
             print(f"  {key:<46} {value:.4f}")
     for key, why in result["unavailable"].items():
         print(f"  {key:<46} n/a: {why}")
+    if not args.no_figures:
+        _print_figures(result["out"], result["figures"])
     return 0
 
 
@@ -229,6 +238,7 @@ def cmd_compare(args):
     print()
     for line in result["summary"]:
         print(f"  {line}")
+    _print_figures(result["out"], result["figures"])
     return 0
 
 

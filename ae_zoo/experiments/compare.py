@@ -361,5 +361,5 @@ def compare_models(names=("ae", "vae"), dataset=None, *, epochs=None, latent_dim
     write_json(os.path.join(out, "compare.json"), result)
     write_text(os.path.join(out, "report.md"), report_markdown(result, files))
     result["out"] = out
-    say(f"Wrote {out}/report.md, compare.json and the figures")
+    say(f"Wrote {out}/report.md, compare.json and {len(result['figures'])} figures")
     return result

@@ -125,7 +125,11 @@ def test_given_runs_through_the_cli(compared, tmp_path, capsys):
     assert not given["models"]["ae"]["sampler_fitted_here"]  # its run saved its sampler
     assert {e["obtained"] for e in given["models"].values()} == {"loaded"}
     assert given["models"]["vae"]["codes"] == result["models"]["vae"]["codes"]
-    assert "codes lie in" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert any("codes lie in" in line for line in lines)
+    start = next(i for i, line in enumerate(lines) if line.startswith("Figures ("))
+    closing = " ".join(line.strip() for line in lines[start:]).split(": ", 1)[1].split(", ")
+    assert sorted(closing) == sorted(p.name for p in target.iterdir() if p.suffix == ".png")
     assert cli.main(["compare", "ae", "--out", str(target)]) == 2
 
 
