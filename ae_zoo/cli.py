@@ -113,10 +113,11 @@ def cmd_train(args):
         if args.dataset:
             overrides.append((["data", "name"], args.dataset))
         recipe = recipes.load(args.recipe, overrides + list(args.set))
-        result = run(recipe, command=command, overwrite=args.overwrite, restart=args.restart)
+        result = run(recipe, command=command, overwrite=args.overwrite, restart=args.restart,
+                     log=print)
     elif args.model:
         result = train(args.model, args.dataset or "mnist5k", overrides=args.set, command=command,
-                       overwrite=args.overwrite, restart=args.restart, **flags)
+                       overwrite=args.overwrite, restart=args.restart, log=print, **flags)
     else:
         raise ValueError("name a MODEL or pass --recipe recipes/NAME.yaml")
     print(f"\nWrote {result['out']}/: {', '.join(_contents(result['out']))}")
@@ -124,6 +125,7 @@ def cmd_train(args):
         print(f"  model.sample draws from its {result['model'].sampler_name} sampler, fitted to "
               "its training codes")
     _print_test_metrics(result["metrics"])
+    _print_figures(result["out"], result["figures"])
     return 0
 
 

@@ -44,6 +44,7 @@ from ae_zoo.experiments.train import recipe_for, run
 from ae_zoo.export.card import load_run
 from ae_zoo.models.vae import prior_draws
 from ae_zoo.training import recipes as recipe_lib
+from ae_zoo.training.console import EpochProgress
 
 __all__ = ["code_statistics", "compare_models", "describe", "matched_recipes"]
 
@@ -194,7 +195,9 @@ def _obtain(label, recipe, run_dir, log, verbose, command, overwrite=False):
         f"latent_dim {recipe['model']['latent_dim']}, {recipe['training']['epochs']} epochs) "
         f"into {run_dir}/ ...")
     start = time.time()
-    result = run(recipe, verbose=verbose, command=command, overwrite=bool(problem))
+    progress = None if verbose else [EpochProgress(log, f"  {label}: ")]  # Keras' bar is off
+    result = run(recipe, verbose=verbose, command=command, overwrite=bool(problem),
+                 callbacks=progress)
     log(f"{label}: trained in {time.time() - start:.0f} s")
     return result["model"], run_dir, "trained", info
 

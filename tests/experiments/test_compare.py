@@ -29,9 +29,10 @@ def compare(out, **kwargs):
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
     out = tmp_path_factory.mktemp("compare")
-    result = compare(out)
+    lines = []
+    result = compare(out, log=lines.append)
     # the files as written now (test_finished_runs_are_reused rewrites them)
-    return out, result, {n: (out / n).read_text() for n in ("compare.json", "report.md")}
+    return out, result, {n: (out / n).read_text() for n in ("compare.json", "report.md")}, lines
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_split():
 
 
 def test_report_and_figures(compared):
-    out, result, written = compared
+    out, result, written, _ = compared
     assert json.loads(written["compare.json"]) == {k: v for k, v in result.items() if k != "out"}
     report = written["report.md"]
     linked = re.findall(r"\]\(([^)]+\.png)\)", report)
@@ -57,8 +58,17 @@ def test_report_and_figures(compared):
     assert all(s in report for s in result["summary"])
 
 
+def test_each_model_shows_its_epochs_as_it_trains(compared):
+    *_, lines = compared
+    for name in NAMES:
+        training = lines.index(next(line for line in lines if line.startswith(f"{name}: training")))
+        assert re.fullmatch(rf"  {name}: epoch 1/1: loss [-0-9.e]+(, val_loss [-0-9.e]+)? \([0-9.]+ s\)",
+                            lines[training + 1]), lines[training + 1]
+        assert lines[training + 2].startswith(f"{name}: trained in")
+
+
 def test_deterministic_models_sample_with_and_without_their_sampler(compared, test_split):
-    out, result, _ = compared
+    out, result, _, _ = compared
     for name in ("ae", "rae_l2"):
         entry = result["models"][name]
         assert entry["sampler"] == "gmm" and entry["samples"]["source"] == "its gmm sampler"
@@ -74,7 +84,7 @@ def test_deterministic_models_sample_with_and_without_their_sampler(compared, te
 
 
 def test_ranges_equal_the_numpy_ranges_of_the_codes(compared, test_split):
-    out, result, _ = compared
+    out, result, _, _ = compared
     for name in NAMES:
         model = keras.models.load_model(out / name / "model.keras", compile=False)
         codes = np.asarray(model.encode(test_split.x), np.float64)
@@ -93,7 +103,7 @@ def test_ranges_equal_the_numpy_ranges_of_the_codes(compared, test_split):
 
 
 def test_both_runs_share_networks_latent_size_and_epochs(compared):
-    out, result, _ = compared
+    out, result, _, _ = compared
     recipes = [json.loads((out / n / "run.json").read_text())["recipe"] for n in NAMES]
     for key in ("latent_dim", "architecture"):
         assert len({r["model"][key] for r in recipes}) == 1
@@ -104,7 +114,7 @@ def test_both_runs_share_networks_latent_size_and_epochs(compared):
 
 
 def test_finished_runs_are_reused(compared):
-    out, _, _ = compared
+    out, _, _, _ = compared
     before = {n: (out / n / "model.keras").stat().st_mtime_ns for n in NAMES}
     again = compare(out, figures=False)
     assert {e["obtained"] for e in again["models"].values()} == {"reused"}
@@ -116,7 +126,7 @@ def test_finished_runs_are_reused(compared):
 
 
 def test_given_runs_through_the_cli(compared, tmp_path, capsys):
-    out, result, _ = compared
+    out, result, _, _ = compared
     target = tmp_path / "given"
     assert cli.main(["compare", "--runs", str(out / "ae"), str(out / "vae"),
                      "--out", str(target)]) == 0
@@ -134,7 +144,7 @@ def test_given_runs_through_the_cli(compared, tmp_path, capsys):
 
 
 def test_a_run_without_a_sampler_gets_its_default_one(compared, tmp_path):
-    out, _, _ = compared
+    out, _, _, _ = compared
     recipe = matched_recipes(["ae", "vae"], "digits", epochs=1, latent_dim=2, out=str(tmp_path),
                              overrides=TINY + ["sampler.name=none"])[0]
     run(recipe, verbose=0)
