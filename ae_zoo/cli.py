@@ -51,14 +51,22 @@ def _stderr_silenced():
 
 def load_tensorflow(verbose=False):
     """Imports ae_zoo's models and TensorFlow for a command; unless ``verbose``, without
-    TensorFlow's or absl's log lines (only errors that stop the command are shown)."""
+    TensorFlow's or absl's log lines (only errors that stop the command are shown, and
+    TensorFlow's retracing warnings said once in plain words: see
+    :mod:`ae_zoo.training.console`)."""
     if not verbose and "tensorflow" not in sys.modules:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         with _stderr_silenced():
             import tensorflow  # noqa: F401  (a command that trains: its C++ start-up lines silenced)
-        for name in ("absl", "tensorflow"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
     ae_zoo.load_all()
+    if not verbose:
+        from ae_zoo.training.console import RetracingNote
+
+        logger = logging.getLogger("tensorflow")
+        logger.setLevel(logging.WARNING)  # warnings reach the filter: it keeps errors only
+        if not any(isinstance(f, RetracingNote) for f in logger.filters):
+            logger.addFilter(RetracingNote(min_level=logging.ERROR))
 
 
 def _command_line(args):
@@ -130,7 +138,8 @@ def cmd_train(args):
 
 
 def cmd_tune(args):
-    from ae_zoo.tuning.search import load_raw, tune
+    from ae_zoo.tuning.recipe_files import load_raw
+    from ae_zoo.tuning.search import tune
 
     command = _command_line(args)
     overrides = list(args.set)
@@ -146,6 +155,7 @@ def cmd_tune(args):
     if "run" in result:
         print(f"Retrained in {result['run']['out']}/; exported to {result['export_path']}")
         _print_test_metrics(result["run"]["metrics"])
+        _print_figures(result["run"]["out"], result["run"].get("figures") or {})
     return 0
 
 
