@@ -314,15 +314,22 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
     if not retrain:
         return result
 
+    return _retrain(result, result_recipe, summary, export=export, overwrite=overwrite,
+                    verbose=verbose, command=command)
+
+
+def _retrain(result, recipe, summary, *, export, overwrite, verbose, command):
+    """Trains the best recipe from scratch (announced), tests and exports it, records it in
+    tune.json; returns ``result`` with ``run`` and ``export_path``."""
     keras.backend.clear_session()
-    run_recipe = dict(result_recipe, export=None) if export is not None else result_recipe
+    run_recipe = dict(recipe, export=None) if export is not None else recipe
     _drop_stale_backup(run_recipe, overwrite)
     if verbose:
         plan = recipe_lib.validate(run_recipe)["training"]
         length = f"{plan['steps']} steps" if plan["steps"] else f"{plan['epochs']} epoch(s)"
-        print(f"\nRetraining trial {trial_number(best.trial_id)}'s values from scratch on the "
-              f"whole train split ({length}) into {run_recipe['out']}/, then testing and "
-              "exporting it ...")
+        print(f"\nRetraining trial {result['best_trial']}'s values from scratch on the whole "
+              f"train split ({length}) into {run_recipe['out']}/, then testing and exporting "
+              "it ...")
     run_result = run(run_recipe, verbose={0: 0, 1: 2, 2: 1}.get(verbose, 2), command=command,
                      overwrite=overwrite, log=print if verbose else None)
     if export is not None:
@@ -332,7 +339,7 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
     summary.update(run=run_result["out"], export_path=export_path,
                    test_metrics={k: v for k, v in run_result["metrics"].items()
                                  if k.startswith("test_")})
-    write_json(os.path.join(out, "tune.json"), summary)
+    write_json(os.path.join(result["out"], "tune.json"), summary)
     result.update(run=run_result, export_path=export_path)
     return result
 

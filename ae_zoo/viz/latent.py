@@ -185,6 +185,17 @@ def manifold_values(model, dims=(0, 1), grid=15, value_range=None, x=None, quant
     return np.stack([np.linspace(lo[i], hi[i], grid) for i in range(2)])
 
 
+def _grid_spacing(model, value_range, quantiles):
+    """``(source, spacing)``: where the manifold's grid values come from, for its title and
+    its axis labels."""
+    if value_range is not None:
+        return "given range", "evenly spaced over the given range"
+    if model.prior_type == "standard_normal":
+        return (f"prior quantiles {quantiles[0]:g}-{quantiles[1]:g}",
+                f"at N(0, 1) quantiles {quantiles[0]:g}...{quantiles[1]:g} (equal prior mass apart)")
+    return "observed 1st-99th percentiles", "evenly spaced over its codes' 1st-99th percentiles"
+
+
 def manifold_figure(model, dims=(0, 1), grid=15, base_code=None, value_range=None, x=None,
                     labels=None, quantiles=(0.05, 0.95), title=None, size=7.0, path=None):
     """The decoded 2-D manifold over latent dimensions ``dims`` (others held at ``base_code``).
@@ -232,15 +243,7 @@ def manifold_figure(model, dims=(0, 1), grid=15, base_code=None, value_range=Non
     cols = np.arange(0, grid, every)
     ax.set_xticks(cols * w + (w - 1) / 2, [_tick_label(u[j]) for j in cols], fontsize=8)
     ax.set_yticks(cols * h + (h - 1) / 2, [_tick_label(v[i]) for i in cols], fontsize=8)
-    if value_range is not None:
-        source, spacing = "given range", "evenly spaced over the given range"
-    elif model.prior_type == "standard_normal":
-        source = f"prior quantiles {quantiles[0]:g}-{quantiles[1]:g}"
-        spacing = (f"at N(0, 1) quantiles {quantiles[0]:g}...{quantiles[1]:g} "
-                   "(equal prior mass apart)")
-    else:
-        source = "observed 1st-99th percentiles"
-        spacing = "evenly spaced over its codes' 1st-99th percentiles"
+    source, spacing = _grid_spacing(model, value_range, quantiles)
     ticks = "" if every == 1 else f"; ticked every {every} values"
     ax.set_xlabel(f"z_{d0}: {grid} values {spacing}{ticks}", fontsize=8)
     ax.set_ylabel(f"z_{d1}: {grid} values {spacing}{ticks}", fontsize=8)
