@@ -365,7 +365,8 @@ def _finished_earlier(out, max_trials, verbose):
             "best_score": best["score"], "best_recipe": summary["best_recipe"],
             "objective": keras_tuner.Objective(summary["objective"], summary["direction"]),
             "trials": summary["trials"], "tuner": None, "out": out, "finished_earlier": True,
-            "run": {"out": run_dir, "metrics": metrics, "figures": {}},
+            "run": {"out": run_dir, "metrics": metrics, "figures": {
+                name: name for name in sorted(os.listdir(run_dir)) if name.endswith((".png", ".gif"))}},
             "export_path": summary.get("export_path")}
 
 

@@ -199,6 +199,7 @@ def test_a_finished_search_is_not_retrained_again(tuned, capsys):
     printed = capsys.readouterr().out
     assert code == 0 and "holds this search finished" in printed and "--overwrite" in printed
     assert f"Retrained in {out / 'best'}/" in printed
+    assert "traversal_animation.gif" in printed.splitlines()[-1]  # its figures, written before
     assert {p: p.stat().st_mtime_ns for p in (out / "best").rglob("*") if p.is_file()} == before
     # more trials would replace the retrained best: refused, as any finished output
     code = cli.main(["tune", "--recipe", str(path), "--max-trials", "3", "--epochs", "1",
