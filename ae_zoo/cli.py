@@ -251,6 +251,8 @@ def cmd_compare(args):
     for line in result["summary"]:
         print(f"  {line}")
     _print_figures(result["out"], result["figures"])
+    for trained in result["run_figures"].values():  # each run trained here drew its own
+        _print_figures(trained["out"], trained["figures"])
     return 0
 
 

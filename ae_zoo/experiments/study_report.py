@@ -205,7 +205,17 @@ def write_results(out, runs, dataset, ground_truth, plan, metric_seed, command=N
         f"({len(rows)} of {len(runs)} runs)")
     for line in (study["finding_1"]["verdict"], study["conclusion"],
                  study["finding_2"]["verdict"], study["finding_3"]["verdict"],
-                 *figure_lines(out, {**study["figures"], **study["finding_figures"]})):
+                 *figure_lines(out, {**study["figures"], **study["finding_figures"]}),
+                 *_run_figure_line(rows)):
         say(line)
     return study
+
+
+def _run_figure_line(rows):
+    """The figures every run drew into its own folder (as ``ae-zoo train``), named once."""
+    if not rows or not os.path.isdir(rows[0]["run_dir"]):
+        return []
+    files = sorted(f for f in os.listdir(rows[0]["run_dir"]) if f.endswith((".png", ".gif")))
+    return [f"Each run's folder ({rows[0]['run_dir']}/, ...) holds its own figures: "
+            f"{', '.join(files)}"] if files else []
 

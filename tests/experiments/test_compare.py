@@ -54,6 +54,11 @@ def test_report_and_figures(compared):
     for name in linked:
         assert (out / name).read_bytes()[:8] == PNG
     assert set(result["figures"].values()) == set(linked)
+    for name in NAMES:  # and each run trained here drew its own, in its folder
+        drawn = result["run_figures"][name]
+        assert drawn["out"] == str(out / name)
+        assert sorted(drawn["figures"].values()) == sorted(
+            p.name for p in (out / name).iterdir() if p.suffix in (".png", ".gif"))
     assert result["order"] == NAMES and result["same_architecture"]
     assert all(s in report for s in result["summary"])
 

@@ -132,8 +132,11 @@ def test_plots_are_pngs_named_in_the_closing_lines(finished):
              for f in ("box_mig.png", "box_modularity_explicitness.png")}
     assert width["box_modularity_explicitness.png"] > 1.5 * width["box_mig.png"]  # two panels
     start = next(i for i, line in enumerate(lines) if line.startswith("Figures ("))
-    listed = " ".join(line.strip() for line in lines[start:]).split(": ", 1)[1].split(", ")
+    listed = " ".join(line.strip() for line in lines[start:-1]).split(": ", 1)[1].split(", ")
     assert sorted(listed) == sorted(p.name for p in out.iterdir() if p.suffix == ".png")
+    run_dir = out / "vae_seed0"  # and the last line names what each run drew in its folder
+    assert lines[-1] == (f"Each run's folder ({run_dir}/, ...) holds its own figures: "
+                         "reconstructions.png, samples.png, traversal_animation.gif")
 
 
 def test_resuming_skips_finished_runs(finished, monkeypatch):
