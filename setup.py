@@ -38,6 +38,7 @@ setup(
         "keras-tuner>=1.4.8",
         "scikit-learn",
         "matplotlib",
+        "pillow",  # the traversal animations (GIF); matplotlib needs it too
         "mlxtend",
         "pyyaml",
         "importlib_resources",  # tensorflow-datasets needs it to prepare data but does not declare it

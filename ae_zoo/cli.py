@@ -51,14 +51,22 @@ def _stderr_silenced():
 
 def load_tensorflow(verbose=False):
     """Imports ae_zoo's models and TensorFlow for a command; unless ``verbose``, without
-    TensorFlow's or absl's log lines (only errors that stop the command are shown)."""
+    TensorFlow's or absl's log lines (only errors that stop the command are shown, and
+    TensorFlow's retracing warnings said once in plain words: see
+    :mod:`ae_zoo.training.console`)."""
     if not verbose and "tensorflow" not in sys.modules:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         with _stderr_silenced():
             import tensorflow  # noqa: F401  (a command that trains: its C++ start-up lines silenced)
-        for name in ("absl", "tensorflow"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
     ae_zoo.load_all()
+    if not verbose:
+        from ae_zoo.training.console import RetracingNote
+
+        logger = logging.getLogger("tensorflow")
+        logger.setLevel(logging.WARNING)  # warnings reach the filter: it keeps errors only
+        if not any(isinstance(f, RetracingNote) for f in logger.filters):
+            logger.addFilter(RetracingNote(min_level=logging.ERROR))
 
 
 def _command_line(args):
@@ -79,6 +87,14 @@ _JIT_COMPILE = {"on": True, "off": False, "auto": "auto"}
 def _print_test_metrics(metrics):
     for key in sorted(k for k in metrics if k.startswith("test_")):
         print(f"  {key:<28} {metrics[key]:.4f}")
+
+
+def _print_figures(out, files):
+    """The closing lines: every figure the command wrote."""
+    from ae_zoo.experiments.common import figure_lines
+
+    for line in figure_lines(out, files):
+        print(line)
 
 
 def cmd_train(args):
@@ -105,10 +121,11 @@ def cmd_train(args):
         if args.dataset:
             overrides.append((["data", "name"], args.dataset))
         recipe = recipes.load(args.recipe, overrides + list(args.set))
-        result = run(recipe, command=command, overwrite=args.overwrite, restart=args.restart)
+        result = run(recipe, command=command, overwrite=args.overwrite, restart=args.restart,
+                     log=print)
     elif args.model:
         result = train(args.model, args.dataset or "mnist5k", overrides=args.set, command=command,
-                       overwrite=args.overwrite, restart=args.restart, **flags)
+                       overwrite=args.overwrite, restart=args.restart, log=print, **flags)
     else:
         raise ValueError("name a MODEL or pass --recipe recipes/NAME.yaml")
     print(f"\nWrote {result['out']}/: {', '.join(_contents(result['out']))}")
@@ -116,11 +133,13 @@ def cmd_train(args):
         print(f"  model.sample draws from its {result['model'].sampler_name} sampler, fitted to "
               "its training codes")
     _print_test_metrics(result["metrics"])
+    _print_figures(result["out"], result["figures"])
     return 0
 
 
 def cmd_tune(args):
-    from ae_zoo.tuning.search import load_raw, tune
+    from ae_zoo.tuning.recipe_files import load_raw
+    from ae_zoo.tuning.search import tune
 
     command = _command_line(args)
     overrides = list(args.set)
@@ -136,6 +155,7 @@ def cmd_tune(args):
     if "run" in result:
         print(f"Retrained in {result['run']['out']}/; exported to {result['export_path']}")
         _print_test_metrics(result["run"]["metrics"])
+        _print_figures(result["run"]["out"], result["run"].get("figures") or {})
     return 0
 
 
@@ -193,8 +213,7 @@ def cmd_evaluate(args):
                           figures=not args.no_figures, feature_network=args.feature_network,
                           generation_samples=args.generation_samples,
                           sampler_names=args.sampler, log=print)
-    print(f"\nWrote {result['out']}/evaluation.json and {len(result['figures'])} figures: "
-          f"{', '.join(result['figures'].values()) or 'none'}")
+    print(f"\nWrote {result['out']}/evaluation.json and {len(result['figures'])} figures")
     rows = [("reconstruction_mse", result["reconstruction"]["mse"]),
             ("reconstruction_loss", result["reconstruction"]["loss"])]
     likelihood = result["likelihood"] or {}
@@ -212,6 +231,8 @@ def cmd_evaluate(args):
             print(f"  {key:<46} {value:.4f}")
     for key, why in result["unavailable"].items():
         print(f"  {key:<46} n/a: {why}")
+    if not args.no_figures:
+        _print_figures(result["out"], result["figures"])
     return 0
 
 
@@ -230,6 +251,9 @@ def cmd_compare(args):
     print()
     for line in result["summary"]:
         print(f"  {line}")
+    _print_figures(result["out"], result["figures"])
+    for trained in result["run_figures"].values():  # each run trained here drew its own
+        _print_figures(trained["out"], trained["figures"])
     return 0
 
 

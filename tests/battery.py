@@ -345,6 +345,9 @@ def check_export(model, tmp_path):
     assert pretrained.capabilities()["conditional"] == model.conditional
     assert pretrained.generative == model.generative
     assert pretrained.posterior_type == model.posterior_type
+    assert pretrained.denoising == model.denoising  # its corruption recorded for the figures
+    if model.denoising:
+        assert pretrained.corruption_description() == model.corruption_description()
     np.testing.assert_allclose(pretrained.encode(x, labels=labels), z, rtol=1e-4, atol=1e-4)
 
 

@@ -50,6 +50,11 @@ def test_train_metrics_match_the_saved_model(ae_run):
     assert model.latent_dim == 4
 
 
+# Opt-in (--run-slow): the same checks run on every suite elsewhere, the IWAE bound of a
+# CLI-trained VAE in tests/test_extension.py, the ELBO identity and the bound against
+# log_likelihood in tests/experiments/test_evaluate.py::test_vae_likelihood; the denoising
+# figure in tests/experiments/test_figures.py.
+@pytest.mark.slow
 def test_denoising_figure_and_vae_metrics(tmp_path):
     out = tmp_path / "vae"
     code = cli.main(["train", "vae", "--dataset", "digits", "--epochs", "1", "--latent-dim", "2",

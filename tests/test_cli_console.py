@@ -104,6 +104,22 @@ def test_a_run_trains_exactly_the_steps_asked_and_names_every_file_it_wrote(tiny
     assert {"model.keras", "run.json", "metrics.json", "history.csv", "samples.png"} <= set(listed)
 
 
+def test_a_run_shows_the_steps_after_training_and_closes_naming_its_figures(tiny_train):
+    result, out = tiny_train
+    lines = result.stdout.splitlines()
+    steps = [line.strip() for line in lines if line.endswith(" ...")]
+    assert steps == ["test metrics on 360 examples (-log p(x): 2 importance samples) ...",
+                     "saving model.keras and metrics.json ...", "drawing the figures ..."]
+    timed = next(line for line in lines if line.startswith("  after training: "))
+    assert [part.split()[0] for part in timed.split(": ", 1)[1].split(", ")] == [
+        "test", "saving", "figures"]  # each with its seconds
+    figures = sorted(p.name for p in out.iterdir() if p.suffix in (".png", ".gif"))
+    assert figures == ["reconstructions.png", "samples.png", "traversal_animation.gif"]
+    start = next(i for i, line in enumerate(lines) if line.startswith("Figures (3) in "))
+    closing = " ".join(line.strip() for line in lines[start:])  # the last lines, wrapped
+    assert closing == f"Figures (3) in {out}/: {', '.join(figures)}"
+
+
 @pytest.mark.parametrize("steps, epoch, plan", [(50, 29, (2, 25)), (7, 21, (1, 7)),
                                                 (1000, 282, (4, 250)), (13, 5, (13, 1))])
 def test_step_plan_makes_exactly_the_steps_in_whole_epochs(steps, epoch, plan):

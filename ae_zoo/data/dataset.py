@@ -28,6 +28,10 @@ class ImageDataset:
         num_classes: number of label classes, or None.
         factors: int64 [N, K] ground-truth factor indices, or None.
         factor_sizes, factor_names: the factor grid, or None.
+        class_names: the name of each class (``y`` indexes it), or None when the classes
+            are only numbers.
+        factor_value_names: per factor, the names of its values (e.g. dSprites' shapes:
+            square, ellipse, heart) or None; None when no factor names its values.
         ground_truth: a `GroundTruthData` (``sample_factors`` /
             ``sample_observations_from_factors``) for datasets with known factors,
             else None. For procedural dSprites it renders any factor combination;
@@ -43,6 +47,8 @@ class ImageDataset:
     factor_sizes: Optional[tuple[int, ...]] = None
     factor_names: Optional[tuple[str, ...]] = None
     ground_truth: Optional[GroundTruthData] = None
+    class_names: Optional[tuple[str, ...]] = None
+    factor_value_names: Optional[tuple[Optional[tuple[str, ...]], ...]] = None
 
     def __post_init__(self):
         if not isinstance(self.images, np.ndarray) or self.images.dtype not in (np.float32, np.uint8) \
@@ -67,6 +73,16 @@ class ImageDataset:
             self.factor_sizes = tuple(int(s) for s in self.factor_sizes)
         if self.factor_names is not None:
             self.factor_names = tuple(self.factor_names)
+        if self.class_names is not None:
+            self.class_names = tuple(str(c) for c in self.class_names)
+
+    def value_names(self, factor=None):
+        """The names of the classes (``factor`` None) or of factor ``factor``'s values,
+        or None when they have none (figures then show the numbers)."""
+        if factor is None:
+            return self.class_names
+        names = self.factor_value_names
+        return None if names is None or names[factor] is None else tuple(names[factor])
 
     @property
     def x(self) -> np.ndarray:

@@ -118,6 +118,7 @@ class DSprites(GroundTruthData):
     observation_shape = (IMAGE_SIZE, IMAGE_SIZE, 1)
     #: The factor values each index stands for, in factor order.
     factor_values = (np.arange(3), SCALES, ORIENTATIONS, POSITIONS, POSITIONS)
+    factor_value_names = (SHAPE_NAMES, None, None, None, None)
 
     def __init__(self, chunk_size: int = 1024):
         if chunk_size <= 0:

@@ -154,5 +154,6 @@ def _dsprites_split(name, generator, split, num_samples, seed, default_sizes):
         factors=factors,
         factor_sizes=generator.factor_sizes,
         factor_names=generator.factor_names,
+        factor_value_names=generator.factor_value_names,
         ground_truth=generator,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -59,12 +59,15 @@ class GroundTruthData(abc.ABC):
     """A dataset with known discrete generative factors (disentanglement_lib interface).
 
     Subclasses set ``factor_sizes``, ``factor_names``, ``observation_shape`` and
-    implement ``sample_observations_from_factors``.
+    implement ``sample_observations_from_factors``; a factor whose values have names
+    (dSprites' shapes) names them in ``factor_value_names`` (one tuple of names, or None,
+    per factor), which figures show instead of the value indices.
     """
 
     factor_sizes: tuple[int, ...]
     factor_names: tuple[str, ...]
     observation_shape: tuple[int, ...]
+    factor_value_names: Optional[tuple[Optional[tuple[str, ...]], ...]] = None
 
     @property
     def num_factors(self) -> int:

@@ -48,7 +48,8 @@ class StreamingImageDataset:
     Attributes:
         name, split: where it comes from (``split`` a TFDS split spec, e.g. "train[:90%]").
         input_shape: one image's shape; ``num_classes``: the label classes, or None.
-        has_labels: whether the examples carry a class label.
+        has_labels: whether the examples carry a class label; ``class_names``: their
+            names, or None.
     """
 
     y = None  # the labels stay on disk with the images; `labels` in examples() reads them
@@ -61,13 +62,14 @@ class StreamingImageDataset:
 
     def __init__(self, name: str, split: str, builder: Any, convert: Any,
                  input_shape: tuple[int, ...], num_examples: int, num_classes: Optional[int],
-                 has_labels: bool):
+                 has_labels: bool, class_names: Optional[tuple[str, ...]] = None):
         self.name, self.split = name, split
         self._builder, self._convert = builder, convert
         self.input_shape = tuple(int(d) for d in input_shape)
         self._num_examples = int(num_examples)
         self.num_classes = num_classes
         self.has_labels = has_labels
+        self.class_names = None if class_names is None else tuple(class_names)
 
     def __len__(self) -> int:
         return self._num_examples
@@ -113,7 +115,8 @@ class StreamingImageDataset:
         else:
             x = np.concatenate(parts) if parts else np.zeros((0, *self.input_shape), np.uint8)
             y = None
-        return ImageDataset(self.name, f"{self.split} (first {n})", x, y, num_classes=self.num_classes)
+        return ImageDataset(self.name, f"{self.split} (first {n})", x, y, num_classes=self.num_classes,
+                            class_names=self.class_names)
 
     def hold_out(self, fraction: float, seed: int = 0) -> tuple["StreamingImageDataset",
                                                                   "StreamingImageDataset"]:
@@ -132,7 +135,7 @@ class StreamingImageDataset:
         def part(spec, count):
             return StreamingImageDataset(self.name, spec, self._builder, self._convert,
                                          self.input_shape, count, self.num_classes,
-                                         self.has_labels)
+                                         self.has_labels, self.class_names)
 
         return part(f"{self.split}[:{cut}]", cut), part(f"{self.split}[{cut}:]", n_out)
 

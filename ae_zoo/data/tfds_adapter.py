@@ -20,6 +20,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from ae_zoo.data.dataset import ImageDataset
+from ae_zoo.data.dsprites import SHAPE_NAMES
 from ae_zoo.data.ground_truth import FactorLookup
 from ae_zoo.data.streaming import StreamingImageDataset
 
@@ -38,6 +39,7 @@ class TfdsSpec:
     label_key: Optional[str] = None
     factor_keys: Optional[tuple[str, ...]] = None
     factor_names: Optional[tuple[str, ...]] = None
+    factor_value_names: Optional[tuple[Optional[tuple[str, ...]], ...]] = None
     binary: bool = False  # images stored as 0/1 instead of 0..255
     crop: Optional[int] = None  # centre square crop (pixels) before resizing
     image_size: Optional[int] = None  # default output size (square), None = native
@@ -61,6 +63,7 @@ TFDS_DATASETS: dict[str, TfdsSpec] = {
         factor_keys=("label_shape", "label_scale", "label_orientation",
                      "label_x_position", "label_y_position"),
         factor_names=_DSPRITES_FACTORS,
+        factor_value_names=(SHAPE_NAMES, None, None, None, None),  # label_shape's order
         binary=True,
     ),
 }
@@ -194,10 +197,12 @@ def load_tfds(
     channels = tuple(features[image_key].shape)[-1]
     shape = (size, size, channels) if size else tuple(features[image_key].shape)
     num_classes = getattr(features[label_key], "num_classes", None) if label_key else None
+    class_names = getattr(features[label_key], "names", None) if label_key else None
     if memory_budget_mb is not None and num_examples * int(np.prod(shape)) > memory_budget_mb * 2**20:
         return StreamingImageDataset(
             display_name or name, split_spec, builder, convert, shape, num_examples,
-            None if num_classes is None else int(num_classes), has_labels=bool(label_key))
+            None if num_classes is None else int(num_classes), has_labels=bool(label_key),
+            class_names=class_names)
     x, y, factors = _read(builder, split_spec, num_examples, convert, shape, label_key,
                           spec.factor_keys)
 
@@ -211,7 +216,8 @@ def load_tfds(
         num_classes=None if num_classes is None else int(num_classes),
         factors=factors, factor_sizes=factor_sizes,
         factor_names=spec.factor_names if spec.factor_keys else None,
-        ground_truth=ground_truth,
+        ground_truth=ground_truth, class_names=class_names,
+        factor_value_names=spec.factor_value_names if spec.factor_keys else None,
     )
 
 

@@ -48,6 +48,22 @@ HEADLINE_LABELS = {
     "unsupervised_scores_sampled.gaussian_total_correlation":
         "Gaussian total correlation of sampled codes",
 }
+#: Scores plotted beside a headline score: Ridgeway & Mozer report explicitness with
+#: modularity (a representation can be modular and still hide a factor).
+COMPANION_SCORES = {"modularity_explicitness.modularity": ("modularity_explicitness.explicitness_test",)}
+#: How plots name the companion scores.
+COMPANION_LABELS = {"modularity_explicitness.explicitness_test": "Explicitness (test AUC)"}
+
+
+def plotted_scores(columns, available=None):
+    """``columns`` (headline score keys) with each one's companion scores right after it
+    (only those in ``available``, when given): what the box plots and bar charts show."""
+    result = []
+    for column in columns:
+        result.append(column)
+        result += [c for c in COMPANION_SCORES.get(column, ()) if available is None or c in available]
+    return result
+
 
 #: Reduced metric settings (``compute_all`` overrides) for many models on a 2-core CPU:
 #: the study's default and ``ae-zoo evaluate --fast-metrics``. About 150k encoded

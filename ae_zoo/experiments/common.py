@@ -1,9 +1,11 @@
 """What the experiment drivers share: loading the thing to evaluate (a run, a ``.keras``
 file or an exported model, all behind one model interface), the data it is evaluated on,
 and the bookkeeping of the many-run drivers (study, benchmark): list arguments, run files
-read leniently, durations, per-model summaries over seeds."""
+read leniently, durations, per-model summaries over seeds; the closing lines that name
+the figures a command wrote."""
 
 import os
+import textwrap
 
 import numpy as np
 
@@ -147,3 +149,13 @@ def summarize(rows, models, columns, key="model"):
                 "n": int(len(vals)),
             }
     return summary
+
+
+def figure_lines(out, files, width=100):
+    """The closing lines of a command that drew figures: every file it wrote into ``out``
+    (``files``: names, or a ``{figure: name}`` dict), wrapped between names."""
+    names = list(files.values()) if isinstance(files, dict) else list(files)
+    if not names:
+        return [f"No figures in {out}/."]
+    return textwrap.wrap(f"Figures ({len(names)}) in {out}/: {', '.join(names)}", width=width,
+                         subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)

@@ -44,6 +44,7 @@ from ae_zoo.experiments.train import recipe_for, run
 from ae_zoo.export.card import load_run
 from ae_zoo.models.vae import prior_draws
 from ae_zoo.training import recipes as recipe_lib
+from ae_zoo.training.console import EpochProgress
 
 __all__ = ["code_statistics", "compare_models", "describe", "matched_recipes"]
 
@@ -174,7 +175,8 @@ def _run_label(run):
 
 def _obtain(label, recipe, run_dir, log, verbose, command, overwrite=False):
     """``(model, run_dir, how, data info)``: load a finished run or train the recipe (a
-    finished run trained otherwise is refused, or with ``overwrite`` retrained)."""
+    finished run trained otherwise is refused, or with ``overwrite`` retrained; the info
+    of a run trained here names its figures, ``run_figures``)."""
     if recipe is None:  # a given run directory
         model, info = load_evaluand(run_dir)
         log(f"{label}: loaded {run_dir}")
@@ -194,9 +196,11 @@ def _obtain(label, recipe, run_dir, log, verbose, command, overwrite=False):
         f"latent_dim {recipe['model']['latent_dim']}, {recipe['training']['epochs']} epochs) "
         f"into {run_dir}/ ...")
     start = time.time()
-    result = run(recipe, verbose=verbose, command=command, overwrite=bool(problem))
+    progress = None if verbose else [EpochProgress(log, f"  {label}: ")]  # Keras' bar is off
+    result = run(recipe, verbose=verbose, command=command, overwrite=bool(problem),
+                 callbacks=progress)
     log(f"{label}: trained in {time.time() - start:.0f} s")
-    return result["model"], run_dir, "trained", info
+    return result["model"], run_dir, "trained", {**info, "run_figures": result["figures"]}
 
 
 def _labels_and_runs(names, runs, dataset, out, epochs, latent_dim, architecture, seed, overrides):
@@ -356,10 +360,12 @@ def compare_models(names=("ae", "vae"), dataset=None, *, epochs=None, latent_dim
         "same_architecture": len({(e["architecture"], json.dumps(e["network_options"], sort_keys=True),
                                    e["latent_dim"]) for e in entries.values()}) == 1,
         "summary": summary_sentences(labels, entries),
+        "run_figures": {label: {"out": run_dir, "figures": info["run_figures"]}
+                        for label, _, run_dir, _, info in loaded if info.get("run_figures")},
     }
     result = to_jsonable(result)
     write_json(os.path.join(out, "compare.json"), result)
     write_text(os.path.join(out, "report.md"), report_markdown(result, files))
     result["out"] = out
-    say(f"Wrote {out}/report.md, compare.json and the figures")
+    say(f"Wrote {out}/report.md, compare.json and {len(result['figures'])} figures")
     return result

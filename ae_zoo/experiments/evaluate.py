@@ -32,7 +32,8 @@ declared capabilities); what is measured is what the model can give:
 
 A SavedModel's card's training-time test metrics are copied into ``card_metrics``;
 ``unavailable`` lists what was skipped and why. Figures: see
-:mod:`ae_zoo.experiments.figures`.
+:mod:`ae_zoo.experiments.figures`; with disentanglement scores also
+``disentanglement.png``, a bar per metric.
 
 Example:
     >>> result = evaluate_run("runs/vae_dsprites", metrics=["mig", "dci"])
@@ -53,7 +54,7 @@ from ae_zoo.evaluation import latent as _latent
 from ae_zoo.evaluation import scoring
 from ae_zoo.evaluation.measures import evaluate_generation, evaluate_model, latent_summary
 from ae_zoo.experiments.common import check_dataset, load_evaluand, load_split
-from ae_zoo.experiments.figures import make_figures
+from ae_zoo.experiments.figures import disentanglement_figure, make_figures
 
 _IWAE_EXAMPLES = 1000
 #: Why an exported model has no loss terms or likelihood in its evaluation.
@@ -308,6 +309,11 @@ def evaluate_run(path, dataset=None, split="test", out=None, metrics=None, iwae_
     if figures:
         start = time.time()
         written, skipped = make_figures(model, data, out, stats, seed=int(seed))
+        if disentanglement is not None and disentanglement_figure(
+                disentanglement, path=os.path.join(out, "disentanglement.png"),
+                title=f"{info['name']} on {data.name}/{split}: disentanglement scores "
+                      f"({disentanglement['preset']} settings)"):
+            written["disentanglement"] = "disentanglement.png"
         unavailable.update({f"figure:{k}": v for k, v in skipped.items()})
         timings["figures"] = time.time() - start
 

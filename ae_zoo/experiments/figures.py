@@ -1,5 +1,6 @@
-"""The figures ``ae-zoo evaluate`` and ``ae-zoo compare`` draw of one model, and the bar
-charts of ``ae-zoo benchmark``'s leaderboard.
+"""The figures ``ae-zoo train``, ``evaluate`` and ``compare`` draw of one model (and the
+traversal animation, a GIF), the bar chart of ``evaluate``'s disentanglement scores, and
+the bar charts of ``ae-zoo benchmark``'s leaderboard.
 
 :func:`make_figures` works on any model, in memory or exported: it asks the model what
 it can do (``conditional``, ``can_sample``, ``prior_type``, ``denoising``) and skips a
@@ -14,10 +15,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ae_zoo import viz
+from ae_zoo.evaluation import scoring
 
 FIGURES = ("reconstructions", "samples", "interpolations", "traversals", "latent_scatter",
-           "manifold", "latent_ranges")
+           "manifold", "latent_ranges", "traversal_animation")
+#: A figure's file extension when it is not a PNG.
+EXTENSIONS = {"traversal_animation": ".gif"}
 MAX_TRAVERSAL_DIMS = 12
+MAX_ANIMATION_DIMS = 32
 SCATTER_POINTS = 2000
 
 
@@ -31,14 +36,25 @@ def most_active_dims(stats, limit):
     return sorted(np.argsort(-np.asarray(score))[:limit].tolist())
 
 
+def inactive_dims(stats):
+    """The dimensions :func:`~ae_zoo.evaluation.latent_stats` counts inactive: activity
+    A_j = Var_x(E[z_j|x]) <= 0.01 (Burda et al. 2016), the encoder maps every input to
+    about the same z_j (a collapsed VAE dimension, whose traversal row barely changes)."""
+    mask = stats.get("active_mask")
+    return [] if mask is None else np.flatnonzero(~np.asarray(mask, bool)).tolist()
+
+
 def scatter_labels(dataset, n):
-    """``(labels, what)`` to colour a scatter: class labels, else the first factor, else None."""
+    """``(labels, what, names)`` to colour a scatter: the class labels, else the first
+    factor, else Nones; ``names``: what the dataset calls each value (dSprites' shapes),
+    or None."""
+    value_names = getattr(dataset, "value_names", lambda factor=None: None)
     if dataset.y is not None:
-        return dataset.y[:n], "class"
+        return dataset.y[:n], "class", value_names()
     if dataset.factors is not None:
         name = dataset.factor_names[0] if dataset.factor_names else "factor 0"
-        return dataset.factors[:n, 0], name
-    return None, None
+        return dataset.factors[:n, 0], name, value_names(0)
+    return None, None, None
 
 
 def traversal_values(stats, model, num=9):
@@ -103,28 +119,44 @@ def _interpolations(c, path):
     return None
 
 
+def _sweep(c):
+    """``(values, words)``: what a traversal of the model sweeps, and that in words."""
+    return traversal_values(c.stats, c.model), (
+        "+-3 prior sd" if c.model.prior_type == "standard_normal"
+        else "the codes' 1st-99th percentiles")
+
+
 def _traversals(c, path):
-    values = traversal_values(c.stats, c.model)
+    values, rng = _sweep(c)
     dims = most_active_dims(c.stats, MAX_TRAVERSAL_DIMS)
     which = "" if len(dims) == c.stats["latent_dim"] else f", the {len(dims)} most active dims"
-    rng = ("+-3 prior sd" if c.model.prior_type == "standard_normal"
-           else "the codes' 1st-99th percentiles")
+    inactive = inactive_dims(c.stats)
+    grey = "\ngrey: inactive, code variance <= 0.01 over the data" if set(dims) & set(inactive) else ""
     viz.traversal_figure(c.model, c.dataset.x[0], dims=dims, values=values,
-                         labels=c.label(slice(0, 1)),
-                         title=f"{c.name}: traversals over {rng}{which}", path=path)
+                         labels=c.label(slice(0, 1)), inactive=inactive,
+                         title=f"{c.name}: traversals over {rng}{which}{grey}", path=path)
+    return None
+
+
+def _traversal_animation(c, path):
+    values, _ = _sweep(c)
+    viz.traversal_animation(c.model, c.dataset.x[0], values=values,
+                            dims=most_active_dims(c.stats, MAX_ANIMATION_DIMS),
+                            labels=c.label(slice(0, 1)), inactive=inactive_dims(c.stats),
+                            path=path)
     return None
 
 
 def _latent_scatter(c, path):
-    colours, what = scatter_labels(c.dataset, SCATTER_POINTS)
+    colours, what, names = scatter_labels(c.dataset, SCATTER_POINTS)
     if colours is None:
         return f"dataset {c.dataset.name!r} has neither labels nor factors"
     if c.stats["latent_dim"] < 2:
         return "latent_dim 1: nothing to scatter"
     m = min(SCATTER_POINTS, len(c.dataset.x))
     how = "" if c.stats["latent_dim"] == 2 else f", PCA of {c.stats['latent_dim']} dims"
-    viz.latent_scatter(c.model, c.dataset.x[:m], colours, method="auto",
-                       title=f"{c.name}: codes of {m} {c.dataset.split} examples{how}, "
+    viz.latent_scatter(c.model, c.dataset.x[:m], colours, method="auto", class_names=names,
+                       label_name=what, title=f"{c.name}: codes of {m} {c.dataset.split} examples{how}, "
                              f"coloured by {what}", path=path)
     return None
 
@@ -149,12 +181,13 @@ def _latent_ranges(c, path):
 _DRAW = {"reconstructions": _reconstructions, "samples": _samples,
          "interpolations": _interpolations, "traversals": _traversals,
          "latent_scatter": _latent_scatter, "manifold": _manifold,
-         "latent_ranges": _latent_ranges}
+         "latent_ranges": _latent_ranges, "traversal_animation": _traversal_animation}
 
 
 def make_figures(model, dataset, out, stats, seed=0, figures=FIGURES, suffix="",
                  autoencoder_samples=False):
-    """Writes the figures of one model into ``out``: ``<figure><suffix>.png``.
+    """Writes the figures of one model into ``out``: ``<figure><suffix>.png`` (the
+    traversal animation: ``.gif``).
 
     ``model``: a Keras model or an exported one (``load_pretrained``); ``stats``: its
     :func:`~ae_zoo.evaluation.latent_stats` on ``dataset``. ``autoencoder_samples``: also
@@ -166,13 +199,52 @@ def make_figures(model, dataset, out, stats, seed=0, figures=FIGURES, suffix="",
                        autoencoder_samples)
     written, skipped = {}, {}
     for figure in figures:
-        path = os.path.join(out, f"{figure}{suffix}.png")
+        path = os.path.join(out, f"{figure}{suffix}{EXTENSIONS.get(figure, '.png')}")
         why = _DRAW[figure](context, path)
         if why:
             skipped[figure] = why
         else:
             written[figure] = os.path.basename(path)
     return written, skipped
+
+
+# ------------------------------------------------------------ disentanglement
+def disentanglement_figure(disentanglement, title=None, path=None):
+    """Bar charts of an evaluation's ``disentanglement`` section: one bar per metric (its
+    headline score, with explicitness beside modularity), the value written by the bar.
+    The scores in [0, 1] (higher: more disentangled) share one panel; the Gaussian total
+    correlations of the unsupervised scores (nats, lower: more factorized) get their own.
+    Returns the Figure (None when nothing was scored)."""
+    scores = disentanglement["scores"]
+    keys = [k for k in scoring.plotted_scores(disentanglement["headline"], scores)
+            if scores.get(k) is not None and np.isfinite(scores[k])]
+    if not keys:
+        return None
+    groups = [("score (higher: more disentangled)",
+               [k for k in keys if not k.startswith("unsupervised_scores")]),
+              ("total correlation, nats (lower: more factorized)",
+               [k for k in keys if k.startswith("unsupervised_scores")])]
+    groups = [(label, group) for label, group in groups if group]
+    fig = Figure(figsize=(7.0, 0.42 * len(keys) + 1.2 * len(groups) + 0.4), layout="constrained")
+    axes = fig.subplots(len(groups), 1, squeeze=False,
+                        gridspec_kw={"height_ratios": [len(g) + 1 for _, g in groups]})[:, 0]
+    names = {**scoring.HEADLINE_LABELS, **scoring.COMPANION_LABELS}
+    for ax, (label, group) in zip(axes, groups):
+        values = [scores[k] for k in group]
+        positions = np.arange(len(group))[::-1]
+        ax.barh(positions, values, color="#9ecae1", edgecolor="#525252", linewidth=0.5)
+        ax.set_yticks(positions, [names.get(k, k) for k in group], fontsize=8)
+        for y, value in zip(positions, values):
+            ax.text(value, y, f" {value:.3f}", va="center", fontsize=8)
+        ax.set_xlim(min(0.0, min(values)) * 1.15, max(1.0, max(values)) * 1.15)
+        ax.set_xlabel(label, fontsize=8)
+        ax.grid(axis="x", linewidth=0.4, alpha=0.5)
+    preset = disentanglement.get("preset")
+    fig.suptitle(title or f"Disentanglement scores{f' ({preset} settings)' if preset else ''}",
+                 fontsize=10)
+    if path is not None:
+        viz.save_figure(fig, path)
+    return fig
 
 
 # ------------------------------------------------------------- leaderboards

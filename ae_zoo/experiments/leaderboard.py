@@ -15,7 +15,7 @@ import numpy as np
 
 from ae_zoo import viz
 from ae_zoo._io import to_jsonable, write_json, write_text
-from ae_zoo.experiments.common import read_json_lenient, summarize
+from ae_zoo.experiments.common import figure_lines, read_json_lenient, summarize
 from ae_zoo.experiments.figures import bar_chart, bar_charts
 
 #: (key, label, better, digits): the leaderboard's metrics, in its column order.
@@ -183,4 +183,7 @@ def write(out, models, seeds, settings, run_dirs, figures=True, log=None):
     board["out"] = out
     say(f"Wrote {out}/leaderboard.md, leaderboard.csv, leaderboard.json and {len(drawn)} "
         f"figures ({len(rows)} of {len(run_dirs)} runs)")
+    if figures:
+        for line in figure_lines(out, drawn):
+            say(line)
     return board

@@ -15,7 +15,9 @@ _COLORS = ("#d94801", "#238b45", "#6a51a3", "#cb181d", "#2171b5", "#525252")
 
 def box_figure(rows, models, seeds, column, label=None, share=None, ax=None, path=None,
                legend=True):
-    """A box per model of ``column`` with each run as a point, marked by seed."""
+    """A box per model of ``column`` with each run as a point, marked by seed; the score's
+    name (``label``) on the value axis and, with ``share``, its variance shares in the
+    title."""
     fig = None
     if ax is None:
         fig = Figure(figsize=(max(4.5, 0.9 * len(models) + 1.5), 3.8), layout="constrained")
@@ -41,6 +43,7 @@ def box_figure(rows, models, seeds, column, label=None, share=None, ax=None, pat
         title += (f"\nmodel {share['model_share']:.0%} / hparams {share['hparam_share']:.0%} / "
                   f"seed {share['seed_share']:.0%}")
     ax.set_title(title, fontsize=9)
+    ax.set_ylabel(label or column, fontsize=8)
     ax.grid(axis="y", linewidth=0.4, alpha=0.5)
     if legend:
         ax.legend(fontsize=7, loc="best", framealpha=0.8)
@@ -60,7 +63,8 @@ def _grid(num, width=4.0, height=3.4, ncols=3):
 
 
 def overview_figure(rows, models, seeds, columns, labels, shares, path=None):
-    """:func:`box_figure` of every column, side by side."""
+    """:func:`box_figure` of every column, side by side, each panel with its own value axis
+    and label."""
     fig, axes = _grid(len(columns), width=max(4.0, 0.7 * len(models) + 1.5), height=3.6)
     for i, (ax, col) in enumerate(zip(axes, columns)):
         box_figure(rows, models, seeds, col, labels.get(col, col), shares.get(col), ax=ax,
@@ -94,6 +98,7 @@ def correlation_figure(rows, models, column="gaussian_total_correlation",
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=0.01)
         ax.set_xlabel(name + (" (larger: weaker regularization)" if weaker else ""), fontsize=8)
+        ax.set_ylabel(label, fontsize=8)
         ax.set_title(model, fontsize=9)
         ax.grid(linewidth=0.4, alpha=0.5)
         ax.legend(fontsize=7)

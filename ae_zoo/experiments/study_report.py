@@ -1,7 +1,8 @@
 """The study's report: one row per finished run (read back from its ``disentanglement.json``),
 UDR across the seeds of each setup, the three findings (:mod:`study_analysis`) and the
 files: ``results.csv``, ``results.md``, ``study.json``, a box plot per headline score
-(``box_<metric>.png``, all in ``boxplots.png``), ``finding1_correlation.png``,
+(``box_<metric>.png``; modularity's beside explicitness, as Ridgeway & Mozer report them;
+all in ``boxplots.png``), ``finding1_correlation.png``,
 ``finding2_selection.png`` and ``finding3_downstream.png``."""
 
 import csv
@@ -13,7 +14,7 @@ from ae_zoo.evaluation import scoring
 from ae_zoo.evaluation.disentanglement import udr
 from ae_zoo.experiments import study_analysis as analysis
 from ae_zoo.experiments import study_figures as figures
-from ae_zoo.experiments.common import read_json_lenient, summarize
+from ae_zoo.experiments.common import figure_lines, read_json_lenient, summarize
 from ae_zoo.experiments.study_markdown import results_markdown
 from ae_zoo.export.card import load_run
 
@@ -21,7 +22,7 @@ RESULTS_FILE = "disentanglement.json"
 UDR_FILE = "udr.json"
 #: UDR's settings in the study (disentanglement_lib's, encoding 250 images per call).
 UDR_SETTINGS = {"num_data_points": 1000, "batch_size": 250}
-LABELS = {**scoring.HEADLINE_LABELS, "udr": "UDR (Duan et al. 2020)"}
+LABELS = {**scoring.HEADLINE_LABELS, **scoring.COMPANION_LABELS, "udr": "UDR (Duan et al. 2020)"}
 #: Box plots and variance shares: every headline score of the metrics run, and UDR.
 _FIXED = ["model", "setup", "seed", "steps", "train_seconds", "ms_per_step", "eval_seconds",
           "udr", "run_dir"]
@@ -108,13 +109,20 @@ def _figures(out, rows, models, seeds, study):
     if not rows:
         return boxes, findings
     shares = study["variance_shares"]
+    available = {k for r in rows for k, v in r.items() if v is not None}
     for c in study["headline_columns"]:
         file = f"box_{_slug(c)}.png"
-        figures.box_figure(rows, models, seeds, c, LABELS.get(c, c), shares.get(c),
-                           path=os.path.join(out, file))
+        panels = scoring.plotted_scores([c], available)  # modularity: and explicitness
+        if len(panels) == 1:
+            figures.box_figure(rows, models, seeds, c, LABELS.get(c, c), shares.get(c),
+                               path=os.path.join(out, file))
+        else:
+            figures.overview_figure(rows, models, seeds, panels, LABELS, shares,
+                                    path=os.path.join(out, file))
         boxes[c] = file
-    figures.overview_figure(rows, models, seeds, study["headline_columns"], LABELS, shares,
-                            path=os.path.join(out, "boxplots.png"))
+    figures.overview_figure(rows, models, seeds,
+                            scoring.plotted_scores(study["headline_columns"], available), LABELS,
+                            shares, path=os.path.join(out, "boxplots.png"))
     boxes["overview"] = "boxplots.png"
     if study["finding_1"]["trends"]:
         figures.correlation_figure(rows, models, path=os.path.join(out, "finding1_correlation.png"))
@@ -196,7 +204,18 @@ def write_results(out, runs, dataset, ground_truth, plan, metric_seed, command=N
         f"{len(study['figures']) + len(study['finding_figures'])} plots "
         f"({len(rows)} of {len(runs)} runs)")
     for line in (study["finding_1"]["verdict"], study["conclusion"],
-                 study["finding_2"]["verdict"], study["finding_3"]["verdict"]):
+                 study["finding_2"]["verdict"], study["finding_3"]["verdict"],
+                 *figure_lines(out, {**study["figures"], **study["finding_figures"]}),
+                 *_run_figure_line(rows)):
         say(line)
     return study
+
+
+def _run_figure_line(rows):
+    """The figures every run drew into its own folder (as ``ae-zoo train``), named once."""
+    if not rows or not os.path.isdir(rows[0]["run_dir"]):
+        return []
+    files = sorted(f for f in os.listdir(rows[0]["run_dir"]) if f.endswith((".png", ".gif")))
+    return [f"Each run's folder ({rows[0]['run_dir']}/, ...) holds its own figures: "
+            f"{', '.join(files)}"] if files else []
 

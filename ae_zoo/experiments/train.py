@@ -2,7 +2,8 @@
 
 A run directory holds ``run.json`` (the validated recipe and versions, to reproduce or
 export the run), ``model.keras``, ``history.csv``, ``metrics.json``,
-``reconstructions.png`` and ``samples.png`` (for every model that can sample: after
+``reconstructions.png``, ``traversal_animation.gif`` (every latent dimension swept, side by
+side) and ``samples.png`` (for every model that can sample: after
 training the runner fits the recipe's ``sampler``, by default the model's own default
 sampler, to the training codes and attaches it, so ``model.keras`` and the export carry
 it; a generative model without one samples its prior); with the matching
@@ -29,8 +30,9 @@ from ae_zoo import data as data_lib
 from ae_zoo import samplers
 from ae_zoo._io import refuse_to_replace, save_model, write_json
 from ae_zoo._version import __version__
+from ae_zoo.evaluation.latent import latent_stats
 from ae_zoo.evaluation.measures import evaluate_model
-from ae_zoo.experiments.figures import make_figures
+from ae_zoo.experiments.figures import SCATTER_POINTS, make_figures
 from ae_zoo.export import export_saved_model
 from ae_zoo.training import recipes as recipe_lib
 from ae_zoo.training.backup import RunBackup, check_backup, fingerprint
@@ -48,8 +50,10 @@ def versions():
 
 #: What a run writes into its directory: removed before ``overwrite=True`` trains into it.
 RUN_FILES = ("model.keras", "best.keras", "last_finite.keras", "metrics.json", "history.csv",
-             ".history.csv.partial", "run.json", "reconstructions.png", "samples.png", "logs",
-             "backup")
+             ".history.csv.partial", "run.json", "reconstructions.png", "samples.png",
+             "traversal_animation.gif", "logs", "backup")
+#: The figures a run draws (:func:`ae_zoo.experiments.figures.make_figures`).
+RUN_FIGURES = ("reconstructions", "samples", "traversal_animation")
 
 
 def _callbacks(recipe, model, out, preview_set, guard, expected):
@@ -109,6 +113,35 @@ def _head(dataset, n):
     return data_lib.ImageDataset(dataset.name, dataset.split, dataset.images[:n]).x
 
 
+class _Stages:
+    """The steps after training: each announced on a line as it starts, and timed."""
+
+    def __init__(self, log):
+        self.log, self.seconds = log, {}
+
+    @contextlib.contextmanager
+    def __call__(self, key, what):
+        if self.log:
+            self.log(f"  {what} ...")
+        start = time.time()
+        yield
+        self.seconds[key] = time.time() - start
+
+    def summary(self):
+        if self.log and self.seconds:
+            self.log("  after training: " + ", ".join(f"{key} {seconds:.1f} s"
+                                                       for key, seconds in self.seconds.items()))
+
+
+def _figures(model, test_set, out, seed):
+    """Draws the run's figures (test reconstructions, samples, the traversal animation);
+    returns ``{figure: file name}``."""
+    n = min(len(test_set), SCATTER_POINTS)
+    stats = latent_stats(model, test_set.x[:n],
+                         labels=test_set.y[:n] if model.conditional else None)
+    return make_figures(model, test_set, out, stats=stats, seed=seed, figures=RUN_FIGURES)[0]
+
+
 def _diverged(model, guard, out):
     """Keeps the last finite weights in ``out/last_finite.keras`` and raises."""
     epoch, weights = guard.last_finite
@@ -117,16 +150,55 @@ def _diverged(model, guard, out):
     raise TrainingDiverged(guard.message(path))
 
 
+def _after_fit(model, recipe, splits, out, facts, *, figures, verbose, log):
+    """The steps after training, each announced (``log``) and timed: the test metrics, the
+    sampler, model.keras and metrics.json, the figures, the export. Returns the metrics and
+    ``{figure: file name}``."""
+    training, seed = recipe["training"], recipe["training"]["seed"]
+    train_set, test_set, validation_set = splits
+    stage = _Stages(log)
+    iwae = training["iwae_samples"] if model.has_likelihood else 0
+    with stage("test metrics", f"test metrics on {len(test_set)} examples"
+               + (f" (-log p(x): {iwae} importance samples)" if iwae else "")):
+        metrics = evaluate_model(model, test_set, batch_size=training["batch_size"],
+                                 iwae_samples=training["iwae_samples"])
+    sampler = samplers.resolve(model, recipe["sampler"]["name"])
+    if sampler is not None:  # fitted to the codes of the first training examples
+        with stage("sampler", f"fitting the {sampler} sampler to the training codes"):
+            samplers.create(sampler, **recipe["sampler"]["options"]).fit(
+                model, _head(train_set, recipe["sampler"]["examples"]), seed=seed, verbose=verbose)
+        metrics["sampler_seconds"] = stage.seconds["sampler"]
+    metrics.update(**facts, steps=int(model.optimizer.iterations.numpy()),
+                   num_train_examples=len(train_set), num_test_examples=len(test_set),
+                   num_validation_examples=0 if validation_set is None else len(validation_set))
+    with stage("saving", "saving model.keras and metrics.json"):
+        save_model(model, os.path.join(out, "model.keras"))
+        write_json(os.path.join(out, "metrics.json"), metrics)
+    drawn = {}
+    if figures:
+        with stage("figures", "drawing the figures"):
+            drawn = _figures(model, test_set, out, seed)
+    if recipe["export"] and recipe["export"]["dir"]:
+        export_dir = os.path.join(out, recipe["export"]["dir"])  # relative: inside the run
+        with stage("export", f"exporting the SavedModel to {export_dir}/"):
+            metrics["export_path"] = export_saved_model(model, export_dir,
+                                                        version=recipe["export"]["version"])
+    stage.summary()
+    return metrics, drawn
+
+
 def run(recipe, *, verbose=1, callbacks=None, command=None, figures=True, overwrite=False,
-        restart=False):
+        restart=False, log=None):
     """Runs a validated recipe (see :mod:`ae_zoo.training.recipes`) end to end; with
-    ``figures``, draws the test reconstructions and samples into the run directory.
+    ``figures``, draws the test reconstructions and samples and the traversal animation
+    into the run directory. ``log`` (e.g. ``print``) takes a line per step after training
+    (test metrics, sampler, saving, figures, export) and one with their times.
 
     A finished run in the recipe's ``out`` is refused unless ``overwrite``; an interrupted
     one resumes from its backup (one of another recipe, seed or code version is refused
     unless ``restart``). A run that goes non-finite raises :class:`TrainingDiverged` and
-    publishes nothing. Returns a dict with the model, the Keras history, the test metrics
-    and the run directory.
+    publishes nothing. Returns a dict with the model, the Keras history, the test metrics,
+    the run directory and ``figures`` (``{figure: file name}``).
     """
     multiworker = None
     training = recipe.get("training") if isinstance(recipe, dict) else None
@@ -195,32 +267,14 @@ def run(recipe, *, verbose=1, callbacks=None, command=None, figures=True, overwr
     if recipe["callbacks"]["csv_log"]:
         os.replace(os.path.join(out, ".history.csv.partial"), os.path.join(out, "history.csv"))
 
-    metrics = evaluate_model(model, test_set, batch_size=training["batch_size"],
-                             iwae_samples=training["iwae_samples"])
-    sampler = samplers.resolve(model, recipe["sampler"]["name"])
-    if sampler is not None:  # fitted to the codes of the first training examples
-        start = time.time()
-        samplers.create(sampler, **recipe["sampler"]["options"]).fit(
-            model, _head(train_set, recipe["sampler"]["examples"]), seed=seed, verbose=verbose)
-        metrics["sampler_seconds"] = time.time() - start
-    metrics.update(train_seconds=train_seconds, epochs=epochs,
-                   steps=int(model.optimizer.iterations.numpy()),
-                   num_train_examples=len(train_set), num_test_examples=len(test_set),
-                   num_validation_examples=0 if validation_set is None else len(validation_set))
-    save_model(model, os.path.join(out, "model.keras"))
-    write_json(os.path.join(out, "metrics.json"), metrics)
-    if figures:
-        make_figures(model, test_set, out, stats={}, seed=seed,
-                     figures=("reconstructions", "samples"))
-    if recipe["export"] and recipe["export"]["dir"]:
-        export_dir = os.path.join(out, recipe["export"]["dir"])  # relative: inside the run
-        metrics["export_path"] = export_saved_model(model, export_dir,
-                                                    version=recipe["export"]["version"])
+    metrics, drawn = _after_fit(model, recipe, (train_set, test_set, validation_set), out,
+                                {"train_seconds": train_seconds, "epochs": epochs},
+                                figures=figures, verbose=verbose, log=log)
     shutil.rmtree(os.path.join(out, "backup"), ignore_errors=True)  # finished: nothing to resume
     if not is_chief:
         shutil.rmtree(out, ignore_errors=True)  # a worker's copy of the chief's files
     return {"model": model, "history": history.history, "metrics": metrics, "out": out,
-            "recipe": recipe}
+            "recipe": recipe, "figures": drawn}
 
 
 def recipe_for(model, dataset="mnist5k"):
@@ -235,7 +289,7 @@ def recipe_for(model, dataset="mnist5k"):
 def train(model="vae", dataset="mnist5k", *, epochs=None, batch_size=None, latent_dim=None,
           seed=None, out=None, architecture=None, learning_rate=None, model_options=None,
           steps=None, iwae_samples=None, jit_compile=None, overrides=(), verbose=1,
-          callbacks=None, command=None, overwrite=False, restart=False):
+          callbacks=None, command=None, overwrite=False, restart=False, log=None):
     """Trains a registered model on a dataset and writes the run directory.
 
     Starts from the shipped recipe ``recipes/<model>_<dataset>.yaml`` when there is
@@ -256,5 +310,5 @@ def train(model="vae", dataset="mnist5k", *, epochs=None, batch_size=None, laten
     given += [(["model", "options", k], v) for k, v in (model_options or {}).items()]
     recipe = recipe_lib.apply_overrides(recipe, given + list(overrides))
     return run(recipe, verbose=verbose, callbacks=callbacks, command=command, overwrite=overwrite,
-               restart=restart)
+               restart=restart, log=log)
 

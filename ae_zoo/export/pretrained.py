@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from ae_zoo._zoo import CARD, ENV_VAR, available, read_card, resolve, zoo_dir  # noqa: F401
+from ae_zoo.layers import CORRUPTIONS, make_corruption
 from ae_zoo.models import CAPABILITIES, _checks
 from ae_zoo.export.saved_model import read_model_info, signature_specs
 
@@ -84,8 +85,24 @@ def _capabilities(signatures, specs, card, info):
         "latent_kind": recorded.get("latent_kind", CAPABILITIES["latent_kind"]),
         "posterior_type": "gaussian" if "z_log_var" in specs["encode"]["outputs"] else None,
         "prior_type": prior,
-        "denoising": False,  # the corruption is not exported
+        "denoising": False,  # the corruption is not in the graph (see _corruption)
     }
+
+
+def _corruption(info, card):
+    """The corruption layer a denoising model trained with, as its export recorded it
+    (exports older than the record: rebuilt from the card's ``corruption`` and
+    ``noise_level`` model options), or None."""
+    if info.get("corruption"):
+        try:
+            return keras.saving.deserialize_keras_object(info["corruption"])
+        except (TypeError, ValueError):  # a user's layer that is not registered here
+            return None
+    options = card.get("model_options") or {}
+    if options.get("corruption") in CORRUPTIONS:
+        return make_corruption(options["corruption"], options.get("noise_level"),
+                               clip=options.get("reconstruction_loss", "bce") == "bce")
+    return None
 
 
 class PretrainedModel:
@@ -99,7 +116,9 @@ class PretrainedModel:
         signature_specs: ``{name: {"inputs": ..., "outputs": ...}}`` with shapes and dtypes.
         example_shape, latent_dim: one image's shape and the code size.
         conditional, generative, has_likelihood, latent_kind, posterior_type, prior_type,
-        denoising: the capabilities (see :data:`ae_zoo.models.CAPABILITIES`).
+        denoising: the capabilities (see :data:`ae_zoo.models.CAPABILITIES`); a denoising
+            model also has ``corruption`` (the layer its export or card records),
+            ``corrupt(x)`` and ``corruption_description()``, for the figures.
         can_sample: whether it exports ``sample`` (or ``generate``): a generative model,
             or one exported with a sampler (``sampler_name``).
     """
@@ -121,9 +140,23 @@ class PretrainedModel:
             setattr(self, name, value)
         self.can_sample = "sample" in signatures or "generate" in signatures
         self.sampler_name = self.info.get("sampler")
+        self.corruption = _corruption(self.info, card)
+        self.denoising = self.corruption is not None
 
     def capabilities(self):
         return {name: getattr(self, name) for name in CAPABILITIES}
+
+    def corrupt(self, x):
+        """A freshly corrupted copy of ``x`` (a denoising model: its recorded corruption),
+        as the model saw its inputs in training; for the figures."""
+        if self.corruption is None:
+            raise TypeError(f"{self.name} is not a denoising model: it records no corruption.")
+        return np.asarray(self.corruption(tf.constant(np.asarray(x, "float32")), training=True))
+
+    def corruption_description(self):
+        """The corruption in words (e.g. "salt-and-pepper noise on 20% of the pixels")."""
+        describe = getattr(self.corruption, "describe", None)
+        return describe() if describe else type(self.corruption).__name__
 
     def input_range(self):
         """The range inputs must lie in, as the exported model recorded it (exports older

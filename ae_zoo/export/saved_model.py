@@ -53,8 +53,9 @@ OUTPUT_NAMES = {
 }
 PREDICT_METHOD = "tensorflow/serving/predict"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
-#: What the exported model declares (capabilities, class, registered name, classes), written
-#: beside the graph so that every version describes itself; TF Serving ignores it.
+#: What the exported model declares (capabilities, class, registered name, classes, a
+#: denoising model's corruption), written beside the graph so that every version describes
+#: itself; TF Serving ignores it.
 MODEL_INFO_FILE = os.path.join("assets.extra", "ae_zoo_model.json")
 _TMP_PREFIX = ".export-"
 
@@ -95,6 +96,9 @@ def model_info(model):
             "input_range": model.input_range(), "sampler": model.sampler_name}
     if model.conditional:
         info["num_classes"] = int(model.num_classes)
+    corruption = getattr(model, "corruption", None) if model.denoising else None
+    if isinstance(corruption, keras.layers.Layer):  # not in the graph: for the figures
+        info["corruption"] = keras.saving.serialize_keras_object(corruption)
     return info
 
 

@@ -15,15 +15,15 @@ exported. Everything lives in the out directory (default ``runs/<recipe name>_tu
       best/                the retrained run (model.keras, metrics.json, ...) and its export
 
 Rerunning the same command resumes an interrupted search where it stopped (keras-tuner
-reloads its oracle; finished trials are not rerun) and a larger ``max_trials`` extends
-it; ``overwrite=True`` starts over.
+reloads its oracle; finished trials are not rerun); once the best was retrained and
+exported, a rerun says where and does nothing more (a larger ``max_trials`` is refused:
+the retrained best would be replaced); ``overwrite=True`` starts over. Trials are numbered
+as keras-tuner shows them while running ("Running Trial #1" is trial 1).
 """
 
-import contextlib
 import copy
 import datetime
 import json
-import logging
 import math
 import os
 import shutil
@@ -31,18 +31,18 @@ import shutil
 import keras
 import keras_tuner
 import numpy as np
-import tensorflow as tf
-import yaml
 
 from ae_zoo import data as data_lib
 from ae_zoo import models as model_lib
-from ae_zoo._io import atomic_path, refuse_to_replace, write_json
+from ae_zoo._io import read_json, refuse_to_replace, write_json
 from ae_zoo.experiments.train import run
 from ae_zoo.export.card import export_run
 from ae_zoo.training import recipes as recipe_lib
 from ae_zoo.training.build import make_strategy
+from ae_zoo.training.console import retracing_note
 from ae_zoo.training.schedules import BetaSchedule
 from ae_zoo.tuning import spaces
+from ae_zoo.tuning.recipe_files import plain, write_recipe
 from ae_zoo.tuning.hypermodels import AutoencoderHyperModel, default_objective, make_objective
 from ae_zoo.tuning.tuners import TUNERS, make_tuner
 
@@ -107,34 +107,6 @@ def _check_resume(out, settings, overwrite):
         )
 
 
-class _DropRetracingNotes(logging.Filter):
-    """Every trial builds a new model, so tf.function's retracing notes are expected noise."""
-
-    def filter(self, record):
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
-@contextlib.contextmanager
-def _quiet_retracing():
-    logger, note_filter = tf.get_logger(), _DropRetracingNotes()
-    logger.addFilter(note_filter)
-    try:
-        yield
-    finally:
-        logger.removeFilter(note_filter)
-
-
-def _plain(value):
-    """YAML/JSON-safe Python values (numpy scalars -> Python, tuples -> lists)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def best_recipe(raw_recipe, hypermodel, values, out):
     """The raw recipe with the searched ``values`` merged in, named ``<name>_tuned``, run in
     ``<out>/best``. Only the searched settings change; the result is validated."""
@@ -144,32 +116,9 @@ def best_recipe(raw_recipe, hypermodel, values, out):
     recipe = recipe_lib.apply_overrides(raw_recipe, updates)
     recipe["name"] = f"{validated['name']}_tuned"
     recipe["out"] = os.path.join(out, "best")
-    recipe = _plain(recipe)
+    recipe = plain(recipe)
     recipe_lib.validate(recipe)
     return recipe
-
-
-class _RecipeDumper(yaml.SafeDumper):
-    """Block style, except lists of scalars in one line (``hidden_units: [512, 256]``)."""
-
-
-def _represent_list(dumper, value):
-    flow = all(not isinstance(v, (list, dict)) for v in value)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
-
-
-_RecipeDumper.add_representer(list, _represent_list)
-
-
-def write_recipe(recipe, path, header=()):
-    """Writes ``recipe`` as YAML (comment lines first), atomically."""
-    text = "".join(f"# {line}\n" for line in header)
-    text += yaml.dump(_plain(recipe), Dumper=_RecipeDumper, sort_keys=False,
-                      default_flow_style=False)
-    with atomic_path(path, ".yaml") as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-    return path
 
 
 def best_trial(tuner):
@@ -184,12 +133,22 @@ def best_trial(tuner):
     return pick(scored, key=lambda t: t.score)
 
 
+def trial_number(trial_id):
+    """The number keras-tuner shows for a trial ("Running Trial #3"): its id + 1 (ids count
+    from 0)."""
+    try:
+        return int(trial_id) + 1
+    except (TypeError, ValueError):
+        return trial_id
+
+
 def _trial_rows(tuner):
     rows = []
     for trial_id, trial in sorted(tuner.oracle.trials.items()):
-        rows.append({"trial_id": trial_id, "status": str(trial.status),
+        rows.append({"trial": trial_number(trial_id), "trial_id": trial_id,
+                     "status": str(trial.status),
                      "score": None if trial.score is None else float(trial.score),
-                     "values": _plain({k: v for k, v in trial.hyperparameters.values.items()
+                     "values": plain({k: v for k, v in trial.hyperparameters.values.items()
                                        if not k.startswith("tuner/")})})
     return rows
 
@@ -227,16 +186,18 @@ def tune(recipe, *, tuner="random", max_trials=10, epochs=None, objective=None, 
         verbose: 0 silent, 1 trial summaries and one line per epoch, 2 progress bars.
 
     Returns:
-        A dict: ``best_hyperparameters``, ``best_trial``, ``best_recipe`` (path),
-        ``objective``, ``trials``, ``tuner``, and after retraining ``run`` (what
-        :func:`~ae_zoo.experiments.train.run` returns) and ``export_path``.
+        A dict: ``best_hyperparameters``, ``best_trial`` (its number, as keras-tuner showed
+        it), ``best_recipe`` (path), ``objective``, ``trials``, ``tuner``, and after
+        retraining ``run`` (what :func:`~ae_zoo.experiments.train.run` returns) and
+        ``export_path``; for a search finished earlier, what it recorded (``run``: its
+        ``out`` and ``metrics``; ``tuner`` None) and ``finished_earlier``.
 
     Raises:
         ValueError: an unknown tuner or objective, ``max_trials`` < 1, a bad recipe or
             ``tuning:`` section, a search directory holding other settings; all before
             any search starts.
     """
-    with _quiet_retracing():
+    with retracing_note():  # every trial builds a new model: said once, in plain words
         return _tune(recipe, tuner=tuner, max_trials=max_trials, epochs=epochs,
                      objective=objective, out=out, export=export, overwrite=overwrite,
                      validation_split=validation_split, retrain=retrain, verbose=verbose,
@@ -246,7 +207,7 @@ def tune(recipe, *, tuner="random", max_trials=10, epochs=None, objective=None, 
 def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrite,
           validation_split, retrain, verbose, command):
     _check_arguments(tuner, max_trials, epochs, validation_split)
-    raw = _plain(copy.deepcopy(recipe))
+    raw = plain(copy.deepcopy(recipe))
     validated = recipe_lib.validate(raw)
     model_cfg, training, data_cfg = validated["model"], validated["training"], validated["data"]
     model_name = model_cfg["name"]
@@ -277,7 +238,10 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
                          "examples; lower the batch size or validation_split.")
     settings = _settings(validated, space, objective, tuner, epochs, validation_split)
     _check_resume(out, settings, overwrite)
-    if retrain:  # before the search, not after it
+    if retrain and not overwrite:  # before the search, not after it
+        done = _finished_earlier(out, max_trials, verbose)
+        if done is not None:
+            return done
         refuse_to_replace(os.path.join(out, "best", "model.keras"),
                           "the retrained best run of an earlier search", overwrite)
 
@@ -325,7 +289,8 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
     header = [
         f"Best of `ae-zoo tune` ({tuner} search, {len(trials)} trials of {epochs} epoch(s), "
         f"{datetime.date.today().isoformat()}).",
-        f"Trial {best.trial_id}: {objective.name} = {float(best.score):.6g} ({objective.direction}).",
+        f"Trial {trial_number(best.trial_id)}: {objective.name} = {float(best.score):.6g} "
+        f"({objective.direction}).",
         f"Tuned: {_format_values(values)}.",
         f"Retrain: ae-zoo train --recipe {recipe_path}",
     ]
@@ -335,24 +300,38 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
         "tuner": tuner, "max_trials": int(max_trials), "epochs": int(epochs),
         "validation_split": float(validation_split), "num_search_train": len(x),
         "num_search_validation": len(x_val), "search_space": space,
-        "best": {"trial_id": best.trial_id, "score": float(best.score), "values": _plain(values)},
+        "best": {"trial": trial_number(best.trial_id), "trial_id": best.trial_id,
+                 "score": float(best.score), "values": plain(values)},
         "best_recipe": recipe_path, "trials": trials,
     }
     write_json(os.path.join(out, "tune.json"), summary)
     if verbose:
-        print(f"\nBest trial {best.trial_id}: {objective.name} = {float(best.score):.4f} "
-              f"({_format_values(values)})\nWrote {recipe_path}")
-    result = {"best_hyperparameters": values, "best_trial": best.trial_id,
+        print(f"\nBest trial {trial_number(best.trial_id)}: {objective.name} = "
+              f"{float(best.score):.4f} ({_format_values(values)})\nWrote {recipe_path}")
+    result = {"best_hyperparameters": values, "best_trial": trial_number(best.trial_id),
               "best_score": float(best.score), "best_recipe": recipe_path,
               "objective": objective, "trials": trials, "tuner": search, "out": out}
     if not retrain:
         return result
 
+    return _retrain(result, result_recipe, summary, export=export, overwrite=overwrite,
+                    verbose=verbose, command=command)
+
+
+def _retrain(result, recipe, summary, *, export, overwrite, verbose, command):
+    """Trains the best recipe from scratch (announced), tests and exports it, records it in
+    tune.json; returns ``result`` with ``run`` and ``export_path``."""
     keras.backend.clear_session()
-    run_recipe = dict(result_recipe, export=None) if export is not None else result_recipe
+    run_recipe = dict(recipe, export=None) if export is not None else recipe
     _drop_stale_backup(run_recipe, overwrite)
+    if verbose:
+        plan = recipe_lib.validate(run_recipe)["training"]
+        length = f"{plan['steps']} steps" if plan["steps"] else f"{plan['epochs']} epoch(s)"
+        print(f"\nRetraining trial {result['best_trial']}'s values from scratch on the whole "
+              f"train split ({length}) into {run_recipe['out']}/, then testing and exporting "
+              "it ...")
     run_result = run(run_recipe, verbose={0: 0, 1: 2, 2: 1}.get(verbose, 2), command=command,
-                     overwrite=overwrite)
+                     overwrite=overwrite, log=print if verbose else None)
     if export is not None:
         export_path = export_run(run_result["out"], export)["path"]
     else:
@@ -360,9 +339,35 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
     summary.update(run=run_result["out"], export_path=export_path,
                    test_metrics={k: v for k, v in run_result["metrics"].items()
                                  if k.startswith("test_")})
-    write_json(os.path.join(out, "tune.json"), summary)
+    write_json(os.path.join(result["out"], "tune.json"), summary)
     result.update(run=run_result, export_path=export_path)
     return result
+
+
+def _finished_earlier(out, max_trials, verbose):
+    """What :func:`tune` returns when ``out`` holds this search finished, retrained and
+    exported already (``tune.json`` records the retrained run, with at least
+    ``max_trials`` trials searched), saying so; None otherwise. The settings were checked
+    to match (``_check_resume``)."""
+    summary = read_json(os.path.join(out, "tune.json")) or {}
+    run_dir = summary.get("run")
+    if not run_dir or int(summary.get("max_trials", 0)) < max_trials \
+            or not os.path.isfile(os.path.join(run_dir, "model.keras")):
+        return None
+    best = summary["best"]
+    number = best.get("trial", trial_number(best.get("trial_id")))
+    if verbose:
+        print(f"{out} holds this search finished: {len(summary['trials'])} trials, the best "
+              f"(trial {number}) retrained in {run_dir}/ and exported to "
+              f"{summary.get('export_path')}. Nothing to do; pass --overwrite to search again.")
+    metrics = read_json(os.path.join(run_dir, "metrics.json")) or {}
+    return {"best_hyperparameters": best["values"], "best_trial": number,
+            "best_score": best["score"], "best_recipe": summary["best_recipe"],
+            "objective": keras_tuner.Objective(summary["objective"], summary["direction"]),
+            "trials": summary["trials"], "tuner": None, "out": out, "finished_earlier": True,
+            "run": {"out": run_dir, "metrics": metrics, "figures": {
+                name: name for name in sorted(os.listdir(run_dir)) if name.endswith((".png", ".gif"))}},
+            "export_path": summary.get("export_path")}
 
 
 def _drop_stale_backup(recipe, overwrite):
@@ -379,22 +384,3 @@ def _drop_stale_backup(recipe, overwrite):
         previous = None
     if overwrite or previous != json.loads(json.dumps(recipe, default=list)):
         shutil.rmtree(backup)
-
-
-def load_raw(path, overrides=()):
-    """Reads a recipe YAML as written (no defaults filled in) with ``--set`` overrides applied."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        available = ", ".join(recipe_lib.names()) or "none"
-        raise FileNotFoundError(f"No recipe file {path!r}. Shipped recipes: {available}")
-    with open(path, encoding="utf-8") as f:
-        try:
-            raw = yaml.safe_load(f) or {}
-        except yaml.YAMLError as err:
-            raise recipe_lib.RecipeError(f"{path}: not valid YAML: {err}") from None
-    raw = recipe_lib.apply_overrides(raw, overrides)
-    try:
-        recipe_lib.validate(raw)
-    except recipe_lib.RecipeError as err:
-        raise recipe_lib.RecipeError(f"{path}: {err}") from None
-    return raw

@@ -1,5 +1,5 @@
-"""Figures of latent spaces: samples, interpolations, traversals, the 2-D manifold,
-scatters of the codes and the per-dimension ranges of codes.
+"""Figures of latent spaces: samples, interpolations, traversals, the 2-D manifold and
+the per-dimension ranges of codes (scatters of the codes: :mod:`ae_zoo.viz.scatter`).
 
 Like :mod:`ae_zoo.viz.figures`, every function returns a
 ``matplotlib.figure.Figure`` built without pyplot and, given ``path=``, also
@@ -9,23 +9,17 @@ conditional model needs ``labels=`` wherever it encodes or decodes.
 Example:
     >>> samples_grid(vae, n=64, seed=0, path="samples.png")
     >>> manifold_figure(vae, dims=(0, 1), grid=15, path="manifold.png")
-    >>> latent_scatter(vae, test.x, test.y, path="scatter.png")
     >>> latent_range_figure({"ae": latent_stats(ae, test.x), "vae": latent_stats(vae, test.x)})
 """
 
 import numpy as np
 import tensorflow as tf
-from matplotlib import colormaps
-from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
 from ae_zoo.evaluation import latent as _latent
 from ae_zoo.models.vae import prior_draws
 from ae_zoo.viz.figures import _as_image, image_grid, save_figure
-
-SCATTER_METHODS = ("auto", "first2", "pca", "tsne")
-
 
 def _name(model):
     return getattr(model, "registry_name", None) or type(model).__name__
@@ -117,23 +111,43 @@ def interpolation_figure(model, x_a, x_b, steps=8, method="linear", labels=None,
 
 
 # --------------------------------------------------------------------- traversal
-def traversal_figure(model, x, dims=None, values=None, labels=None, title=None, cell_size=0.8,
-                     path=None):
+def traversal_figure(model, x, dims=None, values=None, labels=None, inactive=None, title=None,
+                     cell_size=0.8, path=None):
     """Traversal grid of one image: row j varies z_j over ``values``, the others held.
 
     Rows: the latent dimensions ``dims`` (all when None), labelled "z_j";
     columns: ``values`` (default linspace(-3, 3, 9) under the prior N(0, I); other
-    models need them given). See
+    models need them given). ``inactive``: dimensions to mark (e.g. those
+    :func:`ae_zoo.evaluation.latent_stats` counts inactive, ``~stats["active_mask"]``):
+    their rows read "z_j (inactive)" in grey and their images are drawn faded. See
     :func:`ae_zoo.evaluation.traversal_grid_images`.
     """
     dims = list(range(model.latent_dim)) if dims is None else [int(d) for d in np.atleast_1d(dims)]
     values = _latent.default_traversal_values(model) if values is None else _latent._as_values(values)
     images = _latent.traversal_grid_images(model, x, dims, values, labels=labels)
+    marked = set() if inactive is None else {int(d) for d in np.atleast_1d(inactive)}
     if title is None:
         title = f"{_name(model)}: latent traversals"
-    return image_grid(list(images), row_titles=[f"z_{d}" for d in dims],
-                      col_titles=[_tick_label(v) for v in values], title=title,
-                      cell_size=cell_size, path=path)
+    fig = image_grid(list(images), row_titles=[dim_label(d, d in marked) for d in dims],
+                     col_titles=[_tick_label(v) for v in values], title=title,
+                     cell_size=cell_size)
+    for i, d in enumerate(dims):
+        if d in marked:
+            row = fig.axes[i * len(values):(i + 1) * len(values)]
+            row[0].yaxis.label.set_color(INACTIVE_GREY)
+            for ax in row:
+                for image in ax.images:
+                    image.set_alpha(0.35)
+    return _finish(fig, path)
+
+
+#: The colour of an inactive dimension's label.
+INACTIVE_GREY = "#8c8c8c"
+
+
+def dim_label(dim, inactive=False):
+    """ "z_3", or "z_3 (inactive)" for a dimension marked inactive."""
+    return f"z_{dim} (inactive)" if inactive else f"z_{dim}"
 
 
 # ---------------------------------------------------------------------- manifold
@@ -171,6 +185,17 @@ def manifold_values(model, dims=(0, 1), grid=15, value_range=None, x=None, quant
     return np.stack([np.linspace(lo[i], hi[i], grid) for i in range(2)])
 
 
+def _grid_spacing(model, value_range, quantiles):
+    """``(source, spacing)``: where the manifold's grid values come from, for its title and
+    its axis labels."""
+    if value_range is not None:
+        return "given range", "evenly spaced over the given range"
+    if model.prior_type == "standard_normal":
+        return (f"prior quantiles {quantiles[0]:g}-{quantiles[1]:g}",
+                f"at N(0, 1) quantiles {quantiles[0]:g}...{quantiles[1]:g} (equal prior mass apart)")
+    return "observed 1st-99th percentiles", "evenly spaced over its codes' 1st-99th percentiles"
+
+
 def manifold_figure(model, dims=(0, 1), grid=15, base_code=None, value_range=None, x=None,
                     labels=None, quantiles=(0.05, 0.95), title=None, size=7.0, path=None):
     """The decoded 2-D manifold over latent dimensions ``dims`` (others held at ``base_code``).
@@ -179,8 +204,9 @@ def manifold_figure(model, dims=(0, 1), grid=15, base_code=None, value_range=Non
     right) and z_dims[1] = v_i (rows, top to bottom, decreasing like a y axis)
     into one mosaic. The grid values come from :func:`manifold_values`: the
     prior's quantiles under the prior N(0, I), the observed range otherwise
-    (``value_range=`` or ``x=``, whose codes give the 1st-99th percentiles). A
-    conditional model: ``labels`` is the one class id to decode under.
+    (``value_range=`` or ``x=``, whose codes give the 1st-99th percentiles: a plain
+    autoencoder's grid lies where its codes are). The axis labels say how the values are
+    spaced. A conditional model: ``labels`` is the one class id to decode under.
     """
     _latent._check_model(model)
     if model.latent_dim < 2:
@@ -217,103 +243,15 @@ def manifold_figure(model, dims=(0, 1), grid=15, base_code=None, value_range=Non
     cols = np.arange(0, grid, every)
     ax.set_xticks(cols * w + (w - 1) / 2, [_tick_label(u[j]) for j in cols], fontsize=8)
     ax.set_yticks(cols * h + (h - 1) / 2, [_tick_label(v[i]) for i in cols], fontsize=8)
-    ax.set_xlabel(f"z_{d0}")
-    ax.set_ylabel(f"z_{d1}")
+    source, spacing = _grid_spacing(model, value_range, quantiles)
+    ticks = "" if every == 1 else f"; ticked every {every} values"
+    ax.set_xlabel(f"z_{d0}: {grid} values {spacing}{ticks}", fontsize=8)
+    ax.set_ylabel(f"z_{d1}: {grid} values {spacing}{ticks}", fontsize=8)
     if title is None:
-        if value_range is not None:
-            source = "given range"
-        elif model.prior_type == "standard_normal":
-            source = f"prior quantiles {quantiles[0]:g}-{quantiles[1]:g}"
-        else:
-            source = "observed 1st-99th percentiles"
         held = "others at 0" if base_code is None else "others at the base code"
         if decode_label is not None:
             held += f"; y={int(decode_label[0])}"
         title = f"{_name(model)}: decoded grid over z_{d0}, z_{d1}\n({source}; {held})"
-    ax.set_title(title, fontsize=10)
-    return _finish(fig, path)
-
-
-# ----------------------------------------------------------------------- scatter
-def project_codes(codes, method="auto", random_state=0, perplexity=30.0, tsne_options=None):
-    """``(points (N, 2), method used, axis labels)`` for a scatter of codes (N, D).
-
-    ``auto``: the codes themselves when D == 2, else PCA. ``first2``: z_0, z_1.
-    ``pca``: ``sklearn.decomposition.PCA(2)``. ``tsne``:
-    ``sklearn.manifold.TSNE(2, init="pca")`` with perplexity at most (N - 1) / 3
-    and ``tsne_options`` (e.g. ``{"method": "exact", "max_iter": 250}``)
-    passed on; t-SNE costs seconds to minutes for thousands of points.
-    """
-    if method not in SCATTER_METHODS:
-        raise ValueError(f"Unknown projection method {method!r}; expected one of {', '.join(SCATTER_METHODS)}.")
-    codes = np.asarray(codes, dtype=np.float64)
-    if codes.ndim != 2 or codes.shape[1] < 2:
-        raise ValueError(f"A latent scatter needs codes of at least 2 dimensions, got shape {codes.shape}.")
-    if method == "auto":
-        method = "first2" if codes.shape[1] == 2 else "pca"
-    if method == "first2":
-        return codes[:, :2], method, ("z_0", "z_1")
-    if method == "pca":
-        from sklearn.decomposition import PCA  # scikit-learn loads on first use (~1.5 s)
-
-        pca = PCA(n_components=2, random_state=random_state)
-        points = pca.fit_transform(codes)
-        ratio = pca.explained_variance_ratio_
-        return points, method, (f"PC 1 ({ratio[0]:.0%} of variance)", f"PC 2 ({ratio[1]:.0%} of variance)")
-    from sklearn.manifold import TSNE  # scikit-learn loads on first use (~1.5 s)
-
-    if len(codes) < 5:
-        raise ValueError(f"t-SNE needs at least 5 points, got {len(codes)}.")
-    options = {"init": "pca", "random_state": random_state,
-               "perplexity": min(float(perplexity), (len(codes) - 1) / 3.0), **(tsne_options or {})}
-    tsne = TSNE(n_components=2, **options)
-    return tsne.fit_transform(codes), method, ("t-SNE 1", "t-SNE 2")
-
-
-def latent_scatter(model, x, labels=None, method="auto", class_names=None, random_state=0,
-                   perplexity=30.0, tsne_options=None, batch_size=256, title=None, path=None):
-    """Scatter of the codes of ``x`` coloured by ``labels``.
-
-    The points are z_0, z_1 when latent_dim == 2 (``method="auto"`` or
-    ``"first2"``), else a PCA (``auto``/``"pca"``) or t-SNE (``"tsne"``)
-    projection from scikit-learn (:func:`project_codes`). Integer labels
-    (at most 20 classes) get one colour each and a colorbar with the class
-    names; other labels a continuous colorbar. A conditional model also encodes
-    under ``labels``.
-    """
-    cond_labels = labels if model.conditional else None
-    codes = _latent.latent_codes(model, x, cond_labels, batch_size)
-    points, used, (xlabel, ylabel) = project_codes(codes, method, random_state, perplexity, tsne_options)
-    fig = Figure(figsize=(6.4, 5.2), layout="constrained")
-    ax = fig.subplots()
-    kwargs = dict(s=8, alpha=0.75, linewidths=0)
-    if labels is None:
-        ax.scatter(points[:, 0], points[:, 1], **kwargs)
-    else:
-        labels = np.asarray(labels).reshape(-1)
-        if len(labels) != len(points):
-            raise ValueError(f"Got {len(labels)} labels for {len(points)} examples.")
-        classes = np.unique(labels)
-        discrete = np.all(np.mod(labels, 1) == 0) and len(classes) <= 20
-        if discrete:
-            base = "tab10" if len(classes) <= 10 else "tab20"
-            cmap = ListedColormap(colormaps[base].colors[:len(classes)])
-            index = np.searchsorted(classes, labels)
-            norm = BoundaryNorm(np.arange(len(classes) + 1) - 0.5, len(classes))
-            sc = ax.scatter(points[:, 0], points[:, 1], c=index, cmap=cmap, norm=norm, **kwargs)
-            bar = fig.colorbar(sc, ax=ax, ticks=np.arange(len(classes)))
-            bar.ax.set_yticklabels([str(class_names[int(c)]) if class_names is not None else str(int(c))
-                                    for c in classes])
-            bar.set_label("class")
-        else:
-            sc = ax.scatter(points[:, 0], points[:, 1], c=labels.astype(float), cmap="viridis", **kwargs)
-            fig.colorbar(sc, ax=ax).set_label("label")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title is None:
-        how = {"first2": "", "pca": f", PCA of {codes.shape[1]} dims",
-               "tsne": f", t-SNE of {codes.shape[1]} dims"}[used]
-        title = f"{_name(model)}: latent codes ({len(codes)} examples{how})"
     ax.set_title(title, fontsize=10)
     return _finish(fig, path)
 

@@ -24,6 +24,7 @@ from tensorflow.core.framework import summary_pb2
 from ae_zoo.evaluation import latent as _latent
 from ae_zoo.viz import latent as _figs
 from ae_zoo.viz.figures import reconstruction_grid
+from ae_zoo.viz.scatter import latent_scatter
 
 #: The figures FigureLogger can render by name.
 FIGURES = ("reconstructions", "samples", "interpolations", "traversals", "manifold", "scatter")
@@ -97,7 +98,7 @@ def render_figure(name, model, x, labels=None, seed=0, num_images=8):
                                      x=None if model.prior_type == "standard_normal" else x,
                                      labels=cond, size=5.0)
     if name == "scatter":
-        return _figs.latent_scatter(model, x, lab)
+        return latent_scatter(model, x, lab)
     raise ValueError(f"Unknown figure {name!r}; expected one of {', '.join(FIGURES)}.")
 
 

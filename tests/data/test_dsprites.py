@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from ae_zoo import data
 from ae_zoo.data import DSprites
 from ae_zoo.data import dsprites as dsprites_module
 
@@ -280,8 +281,6 @@ def test_variants_keep_the_factors_and_add_noise_that_is_not_a_factor(gen, cls):
 
 
 def test_variant_datasets_share_dsprites_factors():
-    from ae_zoo import data
-
     plain = data.load("dsprites", "train", num_samples=200)
     for name in ("color_dsprites", "noisy_dsprites"):
         train = data.load(name, "train", num_samples=200)
@@ -294,3 +293,13 @@ def test_variant_datasets_share_dsprites_factors():
         drawn = (train.x == 1.0).all(axis=-1) if name == "noisy_dsprites" else train.x.max(-1) > 0
         np.testing.assert_array_equal(drawn, plain.x[..., 0] > 0)
     assert len(data.load("color_dsprites", "test")) == 2500
+
+
+def test_the_loaded_splits_name_the_shape_values():
+    for name in ("dsprites", "color_dsprites"):
+        split = data.load(name, "test", num_samples=4)
+        names = split.value_names(0)  # the shape factor, in the order the geometry tests check
+        assert (names[SQUARE], names[ELLIPSE], names[HEART]) == ("square", "ellipse", "heart")
+        assert split.value_names(1) is None and split.value_names() is None  # scale; no labels
+        assert split.hold_out(0.5)[1].value_names(0) == names
+    assert data.load("digits", "test").value_names() is None  # classes that are only numbers

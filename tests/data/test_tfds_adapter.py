@@ -47,6 +47,7 @@ def test_round_trip_exact_pixels_and_labels(tfds_dir, split):
     assert (ds.name, ds.split, len(ds), ds.input_shape) == (DIGITS, split, n, (28, 28, 1))
     assert ds.x.dtype == np.float32 and ds.y.dtype == np.int64 and ds.num_classes == 10
     assert ds.factors is None and ds.ground_truth is None
+    assert ds.value_names() == tuple(str(c) for c in range(10))  # the ClassLabel's names
     index, images, labels = match_to_source(ds, split)
     assert sorted(index) == list(range(n))  # every example exactly once
     np.testing.assert_array_equal(ds.x, images[index].astype(np.float32) / np.float32(255))

@@ -73,6 +73,9 @@ def test_writes_the_leaderboard_files(finished):
     assert "| 1 | " + board["ranking"][0] in markdown and "| sampler |" in markdown
     assert any(line.startswith("[1/4] vae seed 0: training") for line in lines)
     assert any(line.startswith("[4/4] ae seed 1: trained 3 steps") and "ETA" in line for line in lines)
+    start = next(i for i, line in enumerate(lines) if line.startswith("Figures ("))
+    listed = " ".join(line.strip() for line in lines[start:]).split(": ", 1)[1].split(", ")
+    assert sorted(listed) == sorted(p.name for p in out.iterdir() if p.suffix == ".png")
 
 
 def test_scores_are_recomputed_from_the_saved_models(finished, test_set):

@@ -30,9 +30,10 @@ def compare(out, **kwargs):
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
     out = tmp_path_factory.mktemp("compare")
-    result = compare(out)
+    lines = []
+    result = compare(out, log=lines.append)
     # the files as written now (test_finished_runs_are_reused rewrites them)
-    return out, result, {n: (out / n).read_text() for n in ("compare.json", "report.md")}
+    return out, result, {n: (out / n).read_text() for n in ("compare.json", "report.md")}, lines
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_split():
 
 
 def test_report_and_figures(compared):
-    out, result, written = compared
+    out, result, written, _ = compared
     assert json.loads(written["compare.json"]) == {k: v for k, v in result.items() if k != "out"}
     report = written["report.md"]
     linked = re.findall(r"\]\(([^)]+\.png)\)", report)
@@ -54,12 +55,26 @@ def test_report_and_figures(compared):
     for name in linked:
         assert (out / name).read_bytes()[:8] == PNG
     assert set(result["figures"].values()) == set(linked)
+    for name in NAMES:  # and each run trained here drew its own, in its folder
+        drawn = result["run_figures"][name]
+        assert drawn["out"] == str(out / name)
+        assert sorted(drawn["figures"].values()) == sorted(
+            p.name for p in (out / name).iterdir() if p.suffix in (".png", ".gif"))
     assert result["order"] == NAMES and result["same_architecture"]
     assert all(s in report for s in result["summary"])
 
 
+def test_each_model_shows_its_epochs_as_it_trains(compared):
+    *_, lines = compared
+    for name in NAMES:
+        training = lines.index(next(line for line in lines if line.startswith(f"{name}: training")))
+        assert re.fullmatch(rf"  {name}: epoch 1/1: loss [-0-9.e]+(, val_loss [-0-9.e]+)? \([0-9.]+ s\)",
+                            lines[training + 1]), lines[training + 1]
+        assert lines[training + 2].startswith(f"{name}: trained in")
+
+
 def test_deterministic_models_sample_with_and_without_their_sampler(compared, test_split):
-    out, result, _ = compared
+    out, result, _, _ = compared
     for name in ("ae", "rae_l2"):
         entry = result["models"][name]
         assert entry["sampler"] == "gmm" and entry["samples"]["source"] == "its gmm sampler"
@@ -75,7 +90,7 @@ def test_deterministic_models_sample_with_and_without_their_sampler(compared, te
 
 
 def test_ranges_equal_the_numpy_ranges_of_the_codes(compared, test_split):
-    out, result, _ = compared
+    out, result, _, _ = compared
     for name in NAMES:
         model = keras.models.load_model(out / name / "model.keras", compile=False)
         codes = np.asarray(model.encode(test_split.x), np.float64)
@@ -94,7 +109,7 @@ def test_ranges_equal_the_numpy_ranges_of_the_codes(compared, test_split):
 
 
 def test_both_runs_share_networks_latent_size_and_epochs(compared):
-    out, result, _ = compared
+    out, result, _, _ = compared
     recipes = [json.loads((out / n / "run.json").read_text())["recipe"] for n in NAMES]
     for key in ("latent_dim", "architecture"):
         assert len({r["model"][key] for r in recipes}) == 1
@@ -105,7 +120,7 @@ def test_both_runs_share_networks_latent_size_and_epochs(compared):
 
 
 def test_finished_runs_are_reused(compared):
-    out, _, _ = compared
+    out, _, _, _ = compared
     before = {n: (out / n / "model.keras").stat().st_mtime_ns for n in NAMES}
     again = compare(out, figures=False)
     assert {e["obtained"] for e in again["models"].values()} == {"reused"}
@@ -117,7 +132,7 @@ def test_finished_runs_are_reused(compared):
 
 
 def test_given_runs_through_the_cli(compared, tmp_path, capsys):
-    out, result, _ = compared
+    out, result, _, _ = compared
     target = tmp_path / "given"
     assert cli.main(["compare", "--runs", str(out / "ae"), str(out / "vae"),
                      "--out", str(target)]) == 0
@@ -126,12 +141,16 @@ def test_given_runs_through_the_cli(compared, tmp_path, capsys):
     assert not given["models"]["ae"]["sampler_fitted_here"]  # its run saved its sampler
     assert {e["obtained"] for e in given["models"].values()} == {"loaded"}
     assert given["models"]["vae"]["codes"] == result["models"]["vae"]["codes"]
-    assert "codes lie in" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert any("codes lie in" in line for line in lines)
+    start = next(i for i, line in enumerate(lines) if line.startswith("Figures ("))
+    closing = " ".join(line.strip() for line in lines[start:]).split(": ", 1)[1].split(", ")
+    assert sorted(closing) == sorted(p.name for p in target.iterdir() if p.suffix == ".png")
     assert cli.main(["compare", "ae", "--out", str(target)]) == 2
 
 
 def test_a_run_without_a_sampler_gets_its_default_one(compared, tmp_path):
-    out, _, _ = compared
+    out, _, _, _ = compared
     recipe = matched_recipes(["ae", "vae"], "digits", epochs=1, latent_dim=2, out=str(tmp_path),
                              overrides=TINY + ["sampler.name=none"])[0]
     run(recipe, verbose=0)

@@ -1,6 +1,8 @@
 """`ae-zoo evaluate`: evaluation.json against independent computations, on a tiny run,
 its SavedModel, and a tiny model on a dSprites subset."""
 
+import contextlib
+import io
 import json
 
 import keras
@@ -9,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from ae_zoo import cli, data, models, samplers
-from ae_zoo.evaluation import compute_all, feature_networks, resolve_metrics
+from ae_zoo.evaluation import HEADLINE_LABELS, compute_all, feature_networks, resolve_metrics
 from ae_zoo.evaluation.generation import frechet_distance, kernel_distance, precision_recall
 from ae_zoo.experiments import evaluate_run
 from ae_zoo.experiments.train import run
@@ -17,6 +19,8 @@ from ae_zoo.export import export_saved_model
 from ae_zoo.training import recipes
 
 from tests.experiments._tiny import PNG, TINY_METRICS
+
+GIF = b"GIF89a"
 
 
 def tiny_run(name, out, sampler="default", **model):
@@ -38,8 +42,17 @@ def vae_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def vae_eval(vae_run):
-    return evaluate_run(vae_run, iwae_samples=5)
+def vae_cli(vae_run):
+    """``ae-zoo evaluate RUN --iwae-samples 5``: its evaluation and what it printed."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert cli.main(["evaluate", str(vae_run), "--iwae-samples", "5"]) == 0
+    return json.loads((vae_run / "evaluation" / "evaluation.json").read_text()), printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def vae_eval(vae_cli):
+    return vae_cli[0]
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +72,24 @@ def test_writes_evaluation_json_and_figures(vae_run, vae_eval):
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no partial files
     assert set(vae_eval["figures"]) == {"reconstructions", "samples", "interpolations",
                                         "traversals", "latent_scatter", "manifold",
-                                        "latent_ranges"}
+                                        "latent_ranges", "traversal_animation"}
     for name in vae_eval["figures"].values():
-        assert (out / name).read_bytes()[:8] == PNG
+        assert (out / name).read_bytes()[:6] == (GIF if name.endswith(".gif") else PNG[:6])
     assert vae_eval["dataset"] == {"name": "digits", "split": "test", "options": {},
                                    "num_examples": 360, "has_labels": True, "has_factors": False}
     assert vae_eval["source"]["capabilities"] == models.VAE.capabilities()
     assert vae_eval["source"]["kind"] == "run"
     assert vae_eval["disentanglement"] is None and "disentanglement" in vae_eval["unavailable"]
+
+
+
+def test_the_command_closes_naming_every_figure_it_wrote(vae_run, vae_cli):
+    _, printed = vae_cli
+    lines = printed.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Figures (8) in "))
+    closing = " ".join(line.strip() for line in lines[start:])  # the last lines
+    files = sorted(p.name for p in (vae_run / "evaluation").iterdir() if p.suffix in (".png", ".gif"))
+    assert sorted(closing.split(": ", 1)[1].split(", ")) == files and len(files) == 8
 
 
 def test_reconstruction_error_is_recomputed_from_the_model(vae_eval, vae_model, test_split):
@@ -189,7 +212,7 @@ def test_saved_model(vae_run, vae_eval, vae_model, vae_generation, tmp_path):
     assert {"elbo", "iwae_nll", "losses"} <= set(result["unavailable"])
     assert set(result["figures"]) == set(vae_eval["figures"])
     for name in result["figures"].values():
-        assert (tmp_path / "ev" / name).read_bytes()[:8] == PNG
+        assert (tmp_path / "ev" / name).read_bytes()[:6] == (GIF if name.endswith(".gif") else PNG[:6])
     # the exported sample signature draws the same images: the same generation scores
     exported = evaluate_run(path, dataset="digits", out=tmp_path / "g", figures=False,
                             feature_network=pixels, seed=4, generation_samples=300)["generation"]
@@ -200,7 +223,7 @@ def test_saved_model(vae_run, vae_eval, vae_model, vae_generation, tmp_path):
         assert ours["fid"] == pytest.approx(theirs["fid"], rel=1e-3)
 
 
-def test_dsprites_disentanglement_metrics(tmp_path):
+def test_dsprites_disentanglement_metrics(tmp_path, saved):
     keras.utils.set_random_seed(0)
     model = models.create("vae", latent_dim=2, input_shape=(64, 64, 1), hidden_units=(8,), seed=0)
     model.save(tmp_path / "tiny.keras")
@@ -222,9 +245,24 @@ def test_dsprites_disentanglement_metrics(tmp_path):
     assert again.keys() == scores.keys()
     for key, value in again.items():
         assert scores[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
-    # dSprites has no labels: the scatter is coloured by its first factor (shape)
+    # dSprites has no labels: the scatter is coloured by its first factor, its shapes named
     assert result["figures"]["latent_scatter"] == "latent_scatter.png"
+    scatter = next(f for f in saved if "coloured by shape" in f.axes[0].get_title())
+    legend = scatter.axes[0].get_legend()
+    assert legend.get_title().get_text() == "shape"
+    assert [t.get_text() for t in legend.get_texts()] == ["square", "ellipse", "heart"]
     assert "iwae_nll" in result["unavailable"]
+    # a bar per metric's headline score (explicitness beside modularity), as scored
+    assert result["figures"]["disentanglement"] == "disentanglement.png"
+    bars = next(f for f in saved if "disentanglement scores" in f.get_suptitle())
+    shown = {}
+    for ax in bars.axes:
+        names = [t.get_text() for t in ax.get_yticklabels()]
+        widths = [p.get_width() for p in ax.patches]
+        shown.update(zip(names, widths))
+    labels = {**HEADLINE_LABELS, "modularity_explicitness.explicitness_test": "Explicitness (test AUC)"}
+    keys = [*result["disentanglement"]["headline"], "modularity_explicitness.explicitness_test"]
+    assert shown == pytest.approx({labels[k]: scores[k] for k in keys})
 
 
 def test_bad_requests_fail_before_any_work(vae_run, tmp_path):

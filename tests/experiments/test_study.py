@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import shutil
+import struct
 
 import numpy as np
 import pytest
@@ -129,12 +130,21 @@ def test_variance_shares_equal_a_numpy_anova(finished):
         assert shares["seed_share"] == pytest.approx(1 - between / total, rel=1e-9, abs=1e-12)
 
 
-def test_plots_are_pngs(finished):
-    out, result, _ = finished
+def test_plots_are_pngs_named_in_the_closing_lines(finished):
+    out, result, lines = finished
     assert len(result["figures"]) == len(result["headline_columns"]) + 1
     for file in result["figures"].values():
         assert (out / file).read_bytes()[:8] == PNG
     assert "box_mig.png" in result["figures"].values()
+    width = {f: struct.unpack(">I", (out / f).read_bytes()[16:20])[0]
+             for f in ("box_mig.png", "box_modularity_explicitness.png")}
+    assert width["box_modularity_explicitness.png"] > 1.5 * width["box_mig.png"]  # two panels
+    start = next(i for i, line in enumerate(lines) if line.startswith("Figures ("))
+    listed = " ".join(line.strip() for line in lines[start:-1]).split(": ", 1)[1].split(", ")
+    assert sorted(listed) == sorted(p.name for p in out.iterdir() if p.suffix == ".png")
+    run_dir = out / "vae_seed0"  # and the last line names what each run drew in its folder
+    assert lines[-1] == (f"Each run's folder ({run_dir}/, ...) holds its own figures: "
+                         "reconstructions.png, samples.png, traversal_animation.gif")
 
 
 def test_resuming_skips_finished_runs(finished, monkeypatch):

@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from ae_zoo.evaluation import scoring
 from ae_zoo.experiments import hyperparameter_grid
 from ae_zoo.experiments import study_analysis as analysis
+from ae_zoo.experiments import study_figures
+from ae_zoo.experiments.study_report import LABELS
 from ae_zoo.experiments import study_transfer as transfer
 
 
@@ -126,3 +129,19 @@ def test_hyperparameter_transfer_against_scipy(tmp_path):
         {"x": rows["dsprites"][:3], "y": rows["dsprites"][3:6]}, scores=("mig.mig",))
     assert lone["mig.mig"][0]["rho"] is None  # no setup in common
     assert transfer.finding_transfer(lone).startswith("No verdict")
+
+
+def test_box_plots_label_every_panel_and_show_explicitness_beside_modularity():
+    modularity = "modularity_explicitness.modularity"
+    explicitness = "modularity_explicitness.explicitness_test"
+    rows = [_run(m, None, seed, **{"mig.mig": 0.1 * seed, modularity: 0.5 + 0.1 * seed,
+                                   explicitness: 0.6 + 0.05 * seed})
+            for m in ("a", "b") for seed in (0, 1)]
+    columns = scoring.plotted_scores(["mig.mig", modularity], {k for r in rows for k in r})
+    assert columns == ["mig.mig", modularity, explicitness]
+    fig = study_figures.overview_figure(rows, ["a", "b"], [0, 1], columns, LABELS, {})
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_ylabel() for ax in panels] == ["MIG", "Modularity", "Explicitness (test AUC)"]
+    points = [np.concatenate([c.get_offsets()[:, 1] for c in ax.collections]) for ax in panels]
+    for ax_points, column in zip(points, columns):  # every run drawn on its own score's panel
+        assert sorted(ax_points) == pytest.approx(sorted(r[column] for r in rows))

@@ -1,7 +1,10 @@
 """ae_zoo.tuning: HyperModels for every model, search spaces, objectives, and `ae-zoo tune`."""
 
+import contextlib
+import io
 import json
 import math
+import re
 
 import keras_tuner
 import numpy as np
@@ -134,9 +137,11 @@ def tuned(tmp_path_factory):
     path = root / "tiny_vae.yaml"
     path.write_text(yaml.safe_dump(TINY_RECIPE))
     out = root / "search"
-    code = cli.main(["tune", "--recipe", str(path), "--tuner", "random", "--max-trials", "2",
-                     "--epochs", "1", "--out", str(out), "--verbose", "0"])
-    return code, path, out
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = cli.main(["tune", "--recipe", str(path), "--tuner", "random", "--max-trials", "2",
+                         "--epochs", "1", "--out", str(out)])
+    return code, path, out, printed.getvalue()
 
 
 def _reloaded_tuner(recipe_path, out):
@@ -147,7 +152,7 @@ def _reloaded_tuner(recipe_path, out):
 
 
 def test_two_trial_search_writes_retrains_and_exports_the_best(tuned):
-    code, path, out = tuned
+    code, path, out, _ = tuned
     assert code == 0
     best = _reloaded_tuner(path, out).get_best_hyperparameters(1)[0].values
     written = recipes.load(out / "best_recipe.yaml")  # validates
@@ -173,8 +178,38 @@ def test_two_trial_search_writes_retrains_and_exports_the_best(tuned):
     assert math.isfinite(summary["test_metrics"]["test_elbo"])
 
 
+def test_the_best_trial_is_numbered_as_keras_tuner_showed_it_and_its_retrain_announced(tuned):
+    _, _, out, printed = tuned
+    shown = re.findall(r"Running Trial #(\d+)", printed)
+    scores = dict(re.findall(r"Trial (\d+) Complete \[[^]]*\]\nval_elbo: (\S+)", printed))
+    assert shown == ["1", "2"] and sorted(scores) == shown
+    best = max(scores, key=lambda k: float(scores[k]))  # val_elbo: higher is better
+    summary = json.loads((out / "tune.json").read_text())
+    assert summary["best"]["trial"] == int(best)
+    assert f"\nBest trial {best} of 2: val_elbo = " in printed
+    assert f"# Trial {best}: val_elbo" in (out / "best_recipe.yaml").read_text()
+    announced = printed.index(f"Retraining trial {best}'s values from scratch")
+    assert announced < printed.index("test metrics on") < printed.index("Retrained in")
+
+
+def test_a_finished_search_is_not_retrained_again(tuned, capsys):
+    _, path, out, _ = tuned
+    before = {p: p.stat().st_mtime_ns for p in (out / "best").rglob("*") if p.is_file()}
+    code = cli.main(["tune", "--recipe", str(path), "--max-trials", "2", "--epochs", "1",
+                     "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0 and "holds this search finished" in printed and "--overwrite" in printed
+    assert f"Retrained in {out / 'best'}/" in printed
+    assert "traversal_animation.gif" in printed.splitlines()[-1]  # its figures, written before
+    assert {p: p.stat().st_mtime_ns for p in (out / "best").rglob("*") if p.is_file()} == before
+    # more trials would replace the retrained best: refused, as any finished output
+    code = cli.main(["tune", "--recipe", str(path), "--max-trials", "3", "--epochs", "1",
+                     "--out", str(out)])
+    assert code == 2 and "Pass --overwrite" in capsys.readouterr().err
+
+
 def test_rerun_resumes_and_other_settings_are_refused(tuned, capsys):
-    _, path, out = tuned
+    _, path, out, _ = tuned
     trials = sorted(p.name for p in (out / "search").glob("trial_*"))
     code = cli.main(["tune", "--recipe", str(path), "--max-trials", "2", "--epochs", "1",
                      "--out", str(out), "--no-retrain", "--verbose", "0"])

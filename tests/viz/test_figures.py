@@ -1,7 +1,9 @@
 """The latent-space figures draw what the models decode, laid out as documented."""
 
+import matplotlib.colors
 import numpy as np
 import pytest
+from PIL import Image
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from scipy.stats import norm
@@ -11,11 +13,13 @@ from sklearn.manifold import TSNE
 from ae_zoo.evaluation import latent_stats, traversal_grid_images
 from ae_zoo.models.vae import prior_draws
 from ae_zoo.viz import (
+    animation,
     interpolation_figure,
     latent_range_figure,
     latent_scatter,
     manifold_figure,
     samples_grid,
+    traversal_animation,
     traversal_figure,
 )
 from tests.viz.helpers import check_png_file, drawn, shown, tiny
@@ -107,6 +111,38 @@ def test_traversal_figure_rows_are_dimensions_and_columns_values(vae, digits, tm
     assert len(traversal_figure(vae, digits.x[5]).axes) == 3 * 9  # all dims, linspace(-3, 3, 9)
 
 
+def test_traversal_figure_marks_the_inactive_dimensions(vae, digits):
+    fig = traversal_figure(vae, digits.x[5], dims=[2, 0], values=[-1.0, 1.0], inactive=[2, 1])
+    rows = [fig.axes[0:2], fig.axes[2:4]]
+    assert [row[0].get_ylabel() for row in rows] == ["z_2 (inactive)", "z_0"]
+    assert rows[0][0].yaxis.label.get_color() != rows[1][0].yaxis.label.get_color()
+    assert [ax.images[0].get_alpha() for ax in rows[0]] == [0.35, 0.35]  # faded
+    assert [ax.images[0].get_alpha() for ax in rows[1]] == [None, None]
+
+
+def test_traversal_animation_sweeps_every_dimension_in_its_own_cell(vae, digits, tmp_path):
+    values = [-2.0, 0.0, 2.0]
+    frames = traversal_animation(vae, digits.x[5], values=values, inactive=[1],
+                                 path=tmp_path / "t.gif")
+    expected = traversal_grid_images(vae, digits.x[5], [0, 1, 2], values)  # (dims, values, ...)
+    order = [0, 1, 2, 1]  # up the values and back down: a loop
+    scale = 10  # 8x8 images enlarged to the 80 px cells
+    with Image.open(tmp_path / "t.gif") as gif:
+        assert gif.n_frames == len(frames) == len(order)
+        assert gif.size == frames[0].size
+        for k, value_index in enumerate(order):
+            gif.seek(k)
+            pixels = np.asarray(gif.convert("RGB"), np.float32)[..., 0] / 255.0
+            for j in range(3):  # a 2 x 2 grid of cells, each under its label strip
+                top = animation.PAD + (j // 2) * (animation.LABEL_HEIGHT + 80 + animation.PAD)
+                top += animation.LABEL_HEIGHT
+                left = animation.PAD + (j % 2) * (80 + animation.PAD)
+                cell = pixels[top:top + 80:scale, left:left + 80:scale]
+                np.testing.assert_allclose(cell, shown(expected[j][value_index]), atol=1 / 255)
+    with pytest.raises(ValueError, match="at least 2 values"):
+        traversal_animation(vae, digits.x[5], values=[0.0])
+
+
 def test_traversal_figure_of_an_autoencoder_needs_values(ae, digits):
     with pytest.raises(ValueError, match="values"):
         traversal_figure(ae, digits.x[0])
@@ -133,7 +169,9 @@ def test_manifold_of_a_vae_spans_the_prior_quantiles(vae, tmp_path):
     middle = norm.ppf(np.linspace(0.05, 0.95, grid))[2]
     expected = shown(vae.decode(np.array([[middle, 0.0, hi]], "float32")))[0]
     np.testing.assert_allclose(tile(mosaic, 0, 2), expected, atol=1e-6)
-    assert fig.axes[0].get_xlabel() == "z_0" and fig.axes[0].get_ylabel() == "z_2"
+    spacing = "6 values at N(0, 1) quantiles 0.05...0.95 (equal prior mass apart)"
+    assert fig.axes[0].get_xlabel() == f"z_0: {spacing}"
+    assert fig.axes[0].get_ylabel() == f"z_2: {spacing}"
     check_png_file(tmp_path / "m.png")
 
 
@@ -147,6 +185,8 @@ def test_manifold_of_an_autoencoder_uses_the_observed_range_and_base_code(ae, di
     mosaic = drawn(fig.axes[0])
     expected = shown(ae.decode(np.array([[lo[0], lo[1], 0.0]], "float32")))[0]  # bottom left
     np.testing.assert_allclose(tile(mosaic, 3, 0), expected, atol=1e-6)
+    assert fig.axes[0].get_xlabel() == "z_0: 4 values evenly spaced over its codes' 1st-99th percentiles"
+    assert manifold_figure(ae, grid=12, x=x).axes[0].get_xlabel().endswith("; ticked every 2 values")
     base = np.array([0.0, 0.0, 7.0])
     fig = manifold_figure(ae, grid=3, value_range=(-10, 10), base_code=base)
     expected = shown(ae.decode(np.array([[10.0, 10.0, 7.0]], "float32")))[0]  # top right
@@ -168,8 +208,23 @@ def test_latent_scatter_projects_more_than_two_dims_with_pca(vae, digits, tmp_pa
     np.testing.assert_allclose(points.get_offsets(), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(points.get_array(), y)  # digits 0-9: colour index = class
     assert fig.axes[0].get_xlabel().startswith("PC 1")
-    assert len(fig.axes) == 2  # the scatter and its colorbar
+    legend = fig.axes[0].get_legend()  # a legend naming each class, no colorbar
+    assert len(fig.axes) == 1 and legend.get_title().get_text() == "class"
+    assert [t.get_text() for t in legend.get_texts()] == [str(c) for c in np.unique(y)]
     check_png_file(tmp_path / "s.png")
+
+
+def test_latent_scatter_legend_names_the_classes(vae, digits):
+    labels = np.arange(30) % 3
+    fig = latent_scatter(vae, digits.x[:30], labels, class_names=("square", "ellipse", "heart"),
+                         label_name="shape")
+    legend = fig.axes[0].get_legend()
+    assert legend.get_title().get_text() == "shape"
+    assert [t.get_text() for t in legend.get_texts()] == ["square", "ellipse", "heart"]
+    colours = [h.get_color() for h in legend.legend_handles]
+    points = scatter_of(fig)  # each point in its class's legend colour
+    np.testing.assert_allclose(points.to_rgba(points.get_array())[:3, :3],
+                               [matplotlib.colors.to_rgb(c) for c in colours], atol=1e-6)
 
 
 def test_latent_scatter_of_a_2d_space_plots_the_codes(digits):
