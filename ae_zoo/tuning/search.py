@@ -16,7 +16,9 @@ exported. Everything lives in the out directory (default ``runs/<recipe name>_tu
 
 Rerunning the same command resumes an interrupted search where it stopped (keras-tuner
 reloads its oracle; finished trials are not rerun) and a larger ``max_trials`` extends
-it; ``overwrite=True`` starts over.
+it; ``overwrite=True`` starts over. Killed after the best was retrained, the rerun keeps
+``best/`` and only exports it; a ``best/`` of another search is refused
+(:mod:`ae_zoo.tuning.retraining`).
 """
 
 import contextlib
@@ -26,7 +28,6 @@ import json
 import logging
 import math
 import os
-import shutil
 
 import keras
 import keras_tuner
@@ -36,14 +37,13 @@ import yaml
 
 from ae_zoo import data as data_lib
 from ae_zoo import models as model_lib
-from ae_zoo._io import atomic_path, refuse_to_replace, write_json
-from ae_zoo.experiments.train import run
-from ae_zoo.export.card import export_run
+from ae_zoo._io import atomic_path, write_json
 from ae_zoo.training import recipes as recipe_lib
 from ae_zoo.training.build import make_strategy
 from ae_zoo.training.schedules import BetaSchedule
 from ae_zoo.tuning import spaces
 from ae_zoo.tuning.hypermodels import AutoencoderHyperModel, default_objective, make_objective
+from ae_zoo.tuning.retraining import check_earlier_best, retrain_and_export
 from ae_zoo.tuning.tuners import TUNERS, make_tuner
 
 PROJECT = "search"
@@ -221,7 +221,7 @@ def tune(recipe, *, tuner="random", max_trials=10, epochs=None, objective=None, 
         export: a model folder (``exports/NAME``) to export the retrained model to
             with its card; default the recipe's ``export`` section (``serving`` inside
             the run when it has none).
-        overwrite: start the search over instead of resuming it.
+        overwrite: start the search over instead of resuming it (and replace ``best/``).
         validation_split: the fraction of the train split the trials are scored on.
         retrain: retrain and export the best (else stop after writing the recipe).
         verbose: 0 silent, 1 trial summaries and one line per epoch, 2 progress bars.
@@ -277,9 +277,10 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
                          "examples; lower the batch size or validation_split.")
     settings = _settings(validated, space, objective, tuner, epochs, validation_split)
     _check_resume(out, settings, overwrite)
-    if retrain:  # before the search, not after it
-        refuse_to_replace(os.path.join(out, "best", "model.keras"),
-                          "the retrained best run of an earlier search", overwrite)
+    if retrain and not overwrite:  # before the search, not after it
+        recorded = os.path.join(out, BEST_RECIPE)
+        check_earlier_best(os.path.join(out, "best"), recorded if os.path.isdir(
+            os.path.join(out, PROJECT)) and os.path.isfile(recorded) else None)
 
     conditional = model_lib.get(model_name).conditional
     num_classes = None
@@ -349,36 +350,14 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
         return result
 
     keras.backend.clear_session()
-    run_recipe = dict(result_recipe, export=None) if export is not None else result_recipe
-    _drop_stale_backup(run_recipe, overwrite)
-    run_result = run(run_recipe, verbose={0: 0, 1: 2, 2: 1}.get(verbose, 2), command=command,
-                     overwrite=overwrite)
-    if export is not None:
-        export_path = export_run(run_result["out"], export)["path"]
-    else:
-        export_path = run_result["metrics"].get("export_path")
+    run_result, export_path = retrain_and_export(result_recipe, best.trial_id, export, overwrite,
+                                                 verbose, command)
     summary.update(run=run_result["out"], export_path=export_path,
                    test_metrics={k: v for k, v in run_result["metrics"].items()
                                  if k.startswith("test_")})
     write_json(os.path.join(out, "tune.json"), summary)
     result.update(run=run_result, export_path=export_path)
     return result
-
-
-def _drop_stale_backup(recipe, overwrite):
-    """Removes the retraining's ``backup/`` when it belongs to another recipe (an earlier best,
-    or a search started over): ``experiments.train.run`` would resume from it otherwise."""
-    recipe = recipe_lib.validate(recipe)
-    backup = os.path.join(recipe["out"], "backup")
-    if not os.path.isdir(backup):
-        return
-    try:
-        with open(os.path.join(recipe["out"], "run.json"), encoding="utf-8") as f:
-            previous = json.load(f)["recipe"]
-    except (OSError, ValueError, KeyError):
-        previous = None
-    if overwrite or previous != json.loads(json.dumps(recipe, default=list)):
-        shutil.rmtree(backup)
 
 
 def load_raw(path, overrides=()):
