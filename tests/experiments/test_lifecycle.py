@@ -279,4 +279,4 @@ def test_an_export_killed_while_replacing_a_version_leaves_one(straight, tmp_pat
     assert load_pretrained(zoo, version=1).card["seed"] == (3 if mode == "export_aside" else 99)
     assert cli.main(command) == 0  # the same command again
     assert sorted(os.listdir(zoo)) == ["1", "README.md", "card.json"]
-    assert load_pretrained(zoo, version=1).card["seed"] == 99
+    assert json.loads((zoo / "1" / "card.json").read_text())["seed"] == 99
