@@ -4,9 +4,13 @@ An interrupted run never leaves a half-written file under the final name.
 """
 
 import contextlib
+import ctypes
+import errno
+import functools
 import json
 import math
 import os
+import sys
 import tempfile
 import zipfile
 import zlib
@@ -35,6 +39,34 @@ def atomic_path(path, suffix=""):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@functools.cache
+def _renameat2():
+    """libc's ``renameat2`` (Linux, glibc >= 2.28), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    function = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if function is not None:
+        function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                             ctypes.c_uint]
+    return function
+
+
+def exchange_paths(a, b):
+    """Swaps the existing paths ``a`` and ``b`` (files or folders) in one atomic step, so that
+    neither name is ever missing (Linux's ``renameat2(..., RENAME_EXCHANGE)``). Returns
+    False, changing nothing, where the system or the file system cannot."""
+    function = _renameat2()
+    if function is None:
+        return False
+    at_cwd, exchange = -100, 2  # AT_FDCWD, RENAME_EXCHANGE (linux/fcntl.h, linux/fs.h)
+    if function(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # e.g. NFS, old kernels
+        return False
+    raise OSError(code, os.strerror(code), os.fspath(a), None, os.fspath(b))
 
 
 def to_jsonable(value):

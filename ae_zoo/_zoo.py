@@ -14,9 +14,16 @@ versions in the TF Serving layout and a card::
 import importlib.util
 import json
 import os
+import re
+
+from ae_zoo._io import process_alive
 
 ENV_VAR = "AE_ZOO_SAVED_MODELS"
 CARD = "card.json"
+#: The hidden folders of exports in progress: ``.export-<pid>-<random>`` (a version being
+#: written), ``.export-<pid>-replaced-<version>`` (a version being replaced, set aside).
+EXPORT_PREFIX = ".export-"
+_SET_ASIDE = re.compile(re.escape(EXPORT_PREFIX) + r"(\d+)-replaced-(\d+)")
 
 
 def zoo_dir():
@@ -79,6 +86,7 @@ def resolve(name_or_path, version=None, require_card=True):
         version_dir, folder = folder, os.path.dirname(folder)  # a version directory was given
         version = int(os.path.basename(version_dir))
     else:
+        restore_set_aside(folder)
         versions = numeric_versions(folder)
         if version is None:
             if not versions:
@@ -168,3 +176,33 @@ def numeric_versions(base_dir):
         return []
     return sorted(int(n) for n in os.listdir(base_dir)
                   if n.isdigit() and os.path.isdir(os.path.join(base_dir, n)))
+
+
+def set_aside(folder, version):
+    """Renames version ``version`` of ``folder`` to a hidden name (TF Serving skips it) that
+    records the version and this process: if the process dies before the replacement is in
+    place, :func:`restore_set_aside` puts it back. Returns the new path."""
+    path = os.path.join(folder, f"{EXPORT_PREFIX}{os.getpid()}-replaced-{int(version)}")
+    os.rename(os.path.join(folder, str(int(version))), path)
+    return path
+
+
+def restore_set_aside(folder):
+    """Puts back every version that an export killed while replacing it had set aside (its
+    process gone and no version of that number published since): an interrupted
+    replacement leaves the old version, never none. Returns the restored version numbers;
+    a folder that cannot be written (a read-only zoo) is left as it is."""
+    restored = []
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        match = _SET_ASIDE.fullmatch(name)
+        if not match or process_alive(int(match[1])):
+            continue
+        version = os.path.join(folder, match[2])
+        if os.path.exists(version):  # the replacement was published: the copy is stale
+            continue
+        try:
+            os.rename(os.path.join(folder, name), version)
+        except OSError:
+            continue
+        restored.append(int(match[2]))
+    return restored

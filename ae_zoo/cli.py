@@ -246,8 +246,9 @@ def cmd_compare(args):
     result = compare_models(args.models or None, args.dataset, epochs=args.epochs,
                             latent_dim=args.latent_dim,
                             architecture=args.architecture, out=args.out, runs=args.runs,
-                            seed=args.seed, overrides=args.set, verbose=args.verbose, log=print,
-                            command=command, overwrite=args.overwrite)
+                            seed=args.seed, overrides=args.set, figures=not args.no_figures,
+                            verbose=args.verbose, log=print, command=command,
+                            overwrite=args.overwrite)
     print()
     for line in result["summary"]:
         print(f"  {line}")
@@ -466,6 +467,8 @@ def build_parser():
                         "are reused when there")
     p.add_argument("--overwrite", action="store_true",
                    help="retrain a run in OUT/MODEL/ that was trained otherwise (else refused)")
+    p.add_argument("--no-figures", action="store_true",
+                   help="compare.json and the report's tables only (no PNGs)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("study", help="train every (model, hyperparameters, seed) run, score "

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from ae_zoo._io import read_json, write_json, write_text
 from ae_zoo._version import __version__
+from ae_zoo._zoo import numeric_versions
 from ae_zoo.export.saved_model import export_saved_model, signature_specs
 from ae_zoo.models.preset import load_keras
 from ae_zoo.training.build import make_optimizer
@@ -256,3 +257,36 @@ def export_run(run, out, version=None, recipe=None, warmup=None, overwrite=False
     card = cards[0]
     card_path = write_card(out, card)
     return {"path": path, "card": card, "card_path": card_path}
+
+
+def find_export(run, out, version=None):
+    """The version directory of the model folder ``out`` (only ``version``, if given) whose
+    card records the run directory ``run``'s recipe and metrics: an export of that run; or
+    None."""
+    recipe = (read_json(os.path.join(run, "run.json")) or {}).get("recipe")
+    metrics = read_json(os.path.join(run, "metrics.json"))
+    if recipe is None or not metrics:
+        return None
+    metrics = {k: v for k, v in metrics.items() if k != "export_path"}
+    for number in reversed(numeric_versions(out) if version is None else [version]):
+        path = os.path.join(out, str(number))
+        try:
+            card = read_json(os.path.join(path, CARD_FILE)) or {}
+        except ValueError:  # a damaged card: not this run's
+            continue
+        if card.get("recipe_config") == recipe and card.get("metrics") == metrics:
+            return path
+    return None
+
+
+def export_run_once(run, out, version=None, overwrite=False):
+    """:func:`export_run`, unless a version of ``out`` is already an export of ``run``
+    (:func:`find_export`; a rerun after a command killed once its export was published):
+    then that version, with the folder's card written again when it is the latest."""
+    path = find_export(run, out, version)
+    if path is None:
+        return export_run(run, out, version=version, overwrite=overwrite)
+    card = read_json(os.path.join(path, CARD_FILE))
+    if numeric_versions(out)[-1] == card["version"]:
+        write_card(out, card)  # the export may have been killed before it wrote this
+    return {"path": path, "card": card, "card_path": os.path.join(out, CARD_FILE)}

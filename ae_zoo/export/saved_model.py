@@ -36,8 +36,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from ae_zoo._io import process_alive, read_json, refuse_to_replace, write_json
-from ae_zoo._zoo import numeric_versions
+from ae_zoo._io import exchange_paths, process_alive, read_json, refuse_to_replace, write_json
+from ae_zoo._zoo import EXPORT_PREFIX, numeric_versions, restore_set_aside, set_aside
 from ae_zoo.models.preset import KERAS_FILE
 
 #: Stable input names of the exported signatures.
@@ -57,7 +57,6 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 #: denoising model's corruption), written beside the graph so that every version describes
 #: itself; TF Serving ignores it.
 MODEL_INFO_FILE = os.path.join("assets.extra", "ae_zoo_model.json")
-_TMP_PREFIX = ".export-"
 
 
 # ------------------------------------------------------------------ signatures
@@ -151,14 +150,16 @@ def export_saved_model(model, base_dir, version=None, *, warmup=None, check=True
             the export is complete (e.g. to write the version's card into it).
 
     The SavedModel is written to a hidden temporary directory in ``base_dir`` and
-    renamed to the version number at the end; on any error nothing numeric is left.
-    Hidden directories left by exports that were killed are removed first.
+    renamed to the version number at the end; on any error nothing numeric is left. A
+    replaced version stays published until the new one is (see :func:`_publish`). What
+    exports that were killed left is cleaned up first (:func:`remove_stale_exports`).
 
     Example:
         >>> path = export_saved_model(vae, "exports/vae_mnist5k")  # .../1
         >>> tf.saved_model.load(path).signatures["sample"](seed=tf.constant([0, 1], tf.int64))
     """
     base_dir = os.fspath(base_dir)
+    remove_stale_exports(base_dir)  # first: a version a killed export set aside is back
     if version is None:
         version = next_version(base_dir)
     elif isinstance(version, bool) or int(version) != version or int(version) < 0:
@@ -172,8 +173,7 @@ def export_saved_model(model, base_dir, version=None, *, warmup=None, check=True
         raise ImportError("Warm-up requests need tensorflow-serving-api: pip install 'ae_zoo[serving]'.")
     archive = build_archive(model)  # before any file is created: bad models fail here
     os.makedirs(base_dir, exist_ok=True)
-    remove_stale_exports(base_dir)
-    tmp = tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=base_dir)
+    tmp = tempfile.mkdtemp(prefix=f"{EXPORT_PREFIX}{os.getpid()}-", dir=base_dir)
     try:
         archive.write_out(tmp, verbose=False)
         write_json(os.path.join(tmp, MODEL_INFO_FILE), model_info(model))
@@ -188,25 +188,28 @@ def export_saved_model(model, base_dir, version=None, *, warmup=None, check=True
                                  + "\n  ".join(problems))
         if before_publish is not None:
             before_publish(tmp, version)
-        _publish(tmp, final, base_dir)
+        _publish(tmp, final, base_dir, version)
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
-def _publish(tmp, final, base_dir):
-    """Renames the complete export ``tmp`` to ``final`` (moving a replaced version aside
-    first); readable by a server running as another user."""
+def _publish(tmp, final, base_dir, version):
+    """Renames the complete export ``tmp`` to ``final``, readable by a server running as
+    another user. A version it replaces is swapped with it in one atomic step where the
+    system can (:func:`ae_zoo._io.exchange_paths`; the old one then lies in ``tmp``, which
+    the caller removes); elsewhere it is set aside first (:func:`ae_zoo._zoo.set_aside`),
+    and put back by the next export or load if this process dies before ``tmp`` is renamed.
+    A kill at any moment leaves the old version or the new one, never none."""
     mode = 0o777 & ~_umask()
     for root, dirs, files in os.walk(tmp):
         os.chmod(root, mode)  # mkdtemp makes 0700; the server may run as another user
         for f in files:
             os.chmod(os.path.join(root, f), mode & 0o666)
-    old = None
-    if os.path.exists(final):  # overwrite: the old version goes aside, then away
-        old = tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=base_dir)
-        os.rename(final, os.path.join(old, "replaced"))
+    if os.path.exists(final) and exchange_paths(tmp, final):
+        return
+    old = set_aside(base_dir, version) if os.path.exists(final) else None
     # rename fails (instead of replacing) if another export took the version meanwhile
     os.rename(tmp, final)
     if old:
@@ -214,13 +217,16 @@ def _publish(tmp, final, base_dir):
 
 
 def remove_stale_exports(base_dir):
-    """Removes the hidden directories of exports whose process is gone (killed mid-way);
-    returns their paths. A running export's directory (its process alive) is kept."""
+    """Cleans up after exports whose process is gone (killed mid-way): puts back the
+    versions they had set aside to replace (:func:`ae_zoo._zoo.restore_set_aside`), then
+    removes their hidden directories; returns the removed paths. A running export's
+    directories (its process alive) are kept."""
+    restore_set_aside(base_dir)
     removed = []
     for name in os.listdir(base_dir) if os.path.isdir(base_dir) else []:
-        if not name.startswith(_TMP_PREFIX):
+        if not name.startswith(EXPORT_PREFIX):
             continue
-        pid = name[len(_TMP_PREFIX):].split("-", 1)[0]
+        pid = name[len(EXPORT_PREFIX):].split("-", 1)[0]
         if pid.isdigit() and process_alive(int(pid)):
             continue
         shutil.rmtree(os.path.join(base_dir, name), ignore_errors=True)

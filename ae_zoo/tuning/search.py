@@ -15,10 +15,16 @@ exported. Everything lives in the out directory (default ``runs/<recipe name>_tu
       best/                the retrained run (model.keras, metrics.json, ...) and its export
 
 Rerunning the same command resumes an interrupted search where it stopped (keras-tuner
-reloads its oracle; finished trials are not rerun); once the best was retrained and
-exported, a rerun says where and does nothing more (a larger ``max_trials`` is refused:
-the retrained best would be replaced); ``overwrite=True`` starts over. Trials are numbered
-as keras-tuner shows them while running ("Running Trial #1" is trial 1).
+reloads its oracle; finished trials are not rerun); ``overwrite=True`` starts over. A rerun
+finishes what a kill left undone after the search too: a ``best/`` whose ``run.json``
+records the best recipe is kept and only exported (trained again if killed before its
+metrics; no second version when its export was published), a ``best/`` of another search
+is refused before searching (:mod:`ae_zoo.tuning.retraining`). Once the best was retrained
+and exported, a rerun says where and does nothing more. A larger ``max_trials`` extends
+the search while ``best/`` holds no retrained model (``retrain=False``, or killed before);
+once it does, a larger ``max_trials`` is refused (the retrained best would be replaced)
+unless ``overwrite``. Trials are numbered as keras-tuner shows them while running
+("Running Trial #1" is trial 1).
 """
 
 import copy
@@ -26,7 +32,6 @@ import datetime
 import json
 import math
 import os
-import shutil
 
 import keras
 import keras_tuner
@@ -35,8 +40,6 @@ import numpy as np
 from ae_zoo import data as data_lib
 from ae_zoo import models as model_lib
 from ae_zoo._io import read_json, refuse_to_replace, write_json
-from ae_zoo.experiments.train import run
-from ae_zoo.export.card import export_run
 from ae_zoo.training import recipes as recipe_lib
 from ae_zoo.training.build import make_strategy
 from ae_zoo.training.console import retracing_note
@@ -44,6 +47,7 @@ from ae_zoo.training.schedules import BetaSchedule
 from ae_zoo.tuning import spaces
 from ae_zoo.tuning.recipe_files import plain, write_recipe
 from ae_zoo.tuning.hypermodels import AutoencoderHyperModel, default_objective, make_objective
+from ae_zoo.tuning.retraining import check_earlier_best, finished_run, retrain_and_export
 from ae_zoo.tuning.tuners import TUNERS, make_tuner
 
 PROJECT = "search"
@@ -180,7 +184,7 @@ def tune(recipe, *, tuner="random", max_trials=10, epochs=None, objective=None, 
         export: a model folder (``exports/NAME``) to export the retrained model to
             with its card; default the recipe's ``export`` section (``serving`` inside
             the run when it has none).
-        overwrite: start the search over instead of resuming it.
+        overwrite: start the search over instead of resuming it (and replace ``best/``).
         validation_split: the fraction of the train split the trials are scored on.
         retrain: retrain and export the best (else stop after writing the recipe).
         verbose: 0 silent, 1 trial summaries and one line per epoch, 2 progress bars.
@@ -190,12 +194,14 @@ def tune(recipe, *, tuner="random", max_trials=10, epochs=None, objective=None, 
         it), ``best_recipe`` (path), ``objective``, ``trials``, ``tuner``, and after
         retraining ``run`` (what :func:`~ae_zoo.experiments.train.run` returns) and
         ``export_path``; for a search finished earlier, what it recorded (``run``: its
-        ``out`` and ``metrics``; ``tuner`` None) and ``finished_earlier``.
+        ``out``, ``metrics`` and ``figures``; ``tuner`` None) and ``finished_earlier``.
 
     Raises:
         ValueError: an unknown tuner or objective, ``max_trials`` < 1, a bad recipe or
             ``tuning:`` section, a search directory holding other settings; all before
             any search starts.
+        OutputExists: (not ``overwrite``) a ``best/`` of another search, or a larger
+            ``max_trials`` once ``best/`` holds the retrained best; before searching too.
     """
     with retracing_note():  # every trial builds a new model: said once, in plain words
         return _tune(recipe, tuner=tuner, max_trials=max_trials, epochs=epochs,
@@ -238,12 +244,10 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
                          "examples; lower the batch size or validation_split.")
     settings = _settings(validated, space, objective, tuner, epochs, validation_split)
     _check_resume(out, settings, overwrite)
-    if retrain and not overwrite:  # before the search, not after it
-        done = _finished_earlier(out, max_trials, verbose)
+    if not overwrite:  # before the search, not after it
+        done = _earlier_search(out, max_trials, retrain, verbose)
         if done is not None:
             return done
-        refuse_to_replace(os.path.join(out, "best", "model.keras"),
-                          "the retrained best run of an earlier search", overwrite)
 
     conditional = model_lib.get(model_name).conditional
     num_classes = None
@@ -319,23 +323,12 @@ def _tune(recipe, *, tuner, max_trials, epochs, objective, out, export, overwrit
 
 
 def _retrain(result, recipe, summary, *, export, overwrite, verbose, command):
-    """Trains the best recipe from scratch (announced), tests and exports it, records it in
-    tune.json; returns ``result`` with ``run`` and ``export_path``."""
+    """Retrains the best recipe from scratch (announced), tests and exports it, or finishes
+    what a killed earlier run of the command left of that; records it in tune.json. Returns
+    ``result`` with ``run`` and ``export_path``."""
     keras.backend.clear_session()
-    run_recipe = dict(recipe, export=None) if export is not None else recipe
-    _drop_stale_backup(run_recipe, overwrite)
-    if verbose:
-        plan = recipe_lib.validate(run_recipe)["training"]
-        length = f"{plan['steps']} steps" if plan["steps"] else f"{plan['epochs']} epoch(s)"
-        print(f"\nRetraining trial {result['best_trial']}'s values from scratch on the whole "
-              f"train split ({length}) into {run_recipe['out']}/, then testing and exporting "
-              "it ...")
-    run_result = run(run_recipe, verbose={0: 0, 1: 2, 2: 1}.get(verbose, 2), command=command,
-                     overwrite=overwrite, log=print if verbose else None)
-    if export is not None:
-        export_path = export_run(run_result["out"], export)["path"]
-    else:
-        export_path = run_result["metrics"].get("export_path")
+    run_result, export_path = retrain_and_export(recipe, result["best_trial"], export,
+                                                 overwrite, verbose, command)
     summary.update(run=run_result["out"], export_path=export_path,
                    test_metrics={k: v for k, v in run_result["metrics"].items()
                                  if k.startswith("test_")})
@@ -344,15 +337,25 @@ def _retrain(result, recipe, summary, *, export, overwrite, verbose, command):
     return result
 
 
-def _finished_earlier(out, max_trials, verbose):
-    """What :func:`tune` returns when ``out`` holds this search finished, retrained and
-    exported already (``tune.json`` records the retrained run, with at least
-    ``max_trials`` trials searched), saying so; None otherwise. The settings were checked
-    to match (``_check_resume``)."""
+def _earlier_search(out, max_trials, retrain, verbose):
+    """Before searching (not ``overwrite``): refuses a ``best/`` of another search (naming
+    the keys that differ; when ``retrain``) and, once ``best/`` holds the retrained best, a
+    larger ``max_trials`` than tune.json records (the best would be replaced). Returns what
+    :func:`tune` returns when ``retrain`` and ``out`` holds this search retrained and
+    exported already (tune.json records its run), saying so; None otherwise: the search
+    resumes, and :func:`~ae_zoo.tuning.retraining.retrain_and_export` finishes a killed
+    retraining."""
+    best_dir, recorded = os.path.join(out, "best"), os.path.join(out, BEST_RECIPE)
+    if retrain:
+        searched = os.path.isdir(os.path.join(out, PROJECT)) and os.path.isfile(recorded)
+        check_earlier_best(best_dir, recorded if searched else None)
     summary = read_json(os.path.join(out, "tune.json")) or {}
+    if int(summary.get("max_trials", max_trials)) < max_trials:
+        refuse_to_replace(os.path.join(best_dir, "model.keras"), "the retrained best of this "
+                          f"search's {summary['max_trials']} trials, which {max_trials} trials "
+                          "would replace")
     run_dir = summary.get("run")
-    if not run_dir or int(summary.get("max_trials", 0)) < max_trials \
-            or not os.path.isfile(os.path.join(run_dir, "model.keras")):
+    if not retrain or not run_dir or not os.path.isfile(os.path.join(run_dir, "model.keras")):
         return None
     best = summary["best"]
     number = best.get("trial", trial_number(best.get("trial_id")))
@@ -360,27 +363,8 @@ def _finished_earlier(out, max_trials, verbose):
         print(f"{out} holds this search finished: {len(summary['trials'])} trials, the best "
               f"(trial {number}) retrained in {run_dir}/ and exported to "
               f"{summary.get('export_path')}. Nothing to do; pass --overwrite to search again.")
-    metrics = read_json(os.path.join(run_dir, "metrics.json")) or {}
     return {"best_hyperparameters": best["values"], "best_trial": number,
             "best_score": best["score"], "best_recipe": summary["best_recipe"],
             "objective": keras_tuner.Objective(summary["objective"], summary["direction"]),
             "trials": summary["trials"], "tuner": None, "out": out, "finished_earlier": True,
-            "run": {"out": run_dir, "metrics": metrics, "figures": {
-                name: name for name in sorted(os.listdir(run_dir)) if name.endswith((".png", ".gif"))}},
-            "export_path": summary.get("export_path")}
-
-
-def _drop_stale_backup(recipe, overwrite):
-    """Removes the retraining's ``backup/`` when it belongs to another recipe (an earlier best,
-    or a search started over): ``experiments.train.run`` would resume from it otherwise."""
-    recipe = recipe_lib.validate(recipe)
-    backup = os.path.join(recipe["out"], "backup")
-    if not os.path.isdir(backup):
-        return
-    try:
-        with open(os.path.join(recipe["out"], "run.json"), encoding="utf-8") as f:
-            previous = json.load(f)["recipe"]
-    except (OSError, ValueError, KeyError):
-        previous = None
-    if overwrite or previous != json.loads(json.dumps(recipe, default=list)):
-        shutil.rmtree(backup)
+            "run": finished_run(run_dir), "export_path": summary.get("export_path")}

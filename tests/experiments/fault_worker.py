@@ -17,7 +17,11 @@ keras-tuner begins trial K (1-based), the trials before it saved. ``score:K``: i
 scoring of a study run (its model.keras saved, its disentanglement.json not).
 ``export_write``: with a version's SavedModel written into its hidden folder, before its
 model.keras and card. ``export_card``: after the version is published, before the model
-folder's card.json.
+folder's card.json. ``run_metrics``: after a run's model.keras is saved, before its
+metrics.json. ``export_aside``: replacing a version (``export --overwrite``) where
+paths cannot be exchanged atomically, after the old version is set aside and before the new
+one is renamed in. ``export_exchanged``: replacing a version, after the new and old ones
+are exchanged and before the old one is removed.
 """
 
 import json
@@ -36,6 +40,8 @@ from ae_zoo.export import card as card_lib
 from ae_zoo.export import saved_model
 from ae_zoo.models import _training
 from ae_zoo.training import backup
+
+train = sys.modules[run.__module__]  # the module (ae_zoo.experiments.train is also a function)
 
 
 def die(*_, **__):
@@ -68,6 +74,19 @@ def on_call(owner, name, number, action=die):
     setattr(owner, name, wrapped)
 
 
+def after_call(owner, name):
+    """Wraps ``owner.name`` so that the process dies as its first call returns something
+    (a call that returns False or None did nothing: the process goes on)."""
+    original = getattr(owner, name)
+
+    def wrapped(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if result:
+            die()
+        return result
+    setattr(owner, name, wrapped)
+
+
 def add_kill(kwargs, epoch, batch):
     kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), KillMidEpoch(epoch, batch)]
 
@@ -87,6 +106,15 @@ def install(kind, args, callbacks):
         saved_model.write_json = die  # its first write: the version's model_info.json
     elif kind == "export_card":
         card_lib.write_card = die
+    elif kind == "run_metrics":
+        write = train.write_json
+        train.write_json = lambda path, payload: (
+            die() if os.path.basename(path) == "metrics.json" else write(path, payload))
+    elif kind == "export_aside":
+        saved_model.exchange_paths = lambda a, b: False  # as on a file system without it
+        after_call(saved_model, "set_aside")
+    elif kind == "export_exchanged":
+        after_call(saved_model, "exchange_paths")
     elif kind == "backup_write":
         save = keras.Model.save_weights
 

@@ -205,8 +205,8 @@ def test_a_run_trained_otherwise_is_retrained_only_with_overwrite(compared, tmp_
         "choose another output.")
     assert {n: (out / n / "model.keras").stat().st_mtime_ns for n in kept} == kept
     assert not (out / "compare.json").exists()
-    compare_models(["ae", "vae"], "digits", epochs=1, latent_dim=2, out=out, overrides=TINY,
-                   figures=False, overwrite=True)  # --overwrite, without the figures' seconds
+    assert cli.main(args + ["--overwrite", "--no-figures"]) == 0
+    assert not list(out.glob("*.png"))
     result = json.loads((out / "compare.json").read_text())
     assert {n: e["obtained"] for n, e in result["models"].items()} == {"ae": "reused",
                                                                       "vae": "trained"}

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from ae_zoo import cli, load_pretrained
-from ae_zoo._io import DamagedFile, write_json
+from ae_zoo._io import DamagedFile, exchange_paths, write_json
 from ae_zoo.evaluation import feature_networks
 from ae_zoo.experiments import evaluate_run
 from ae_zoo.experiments.train import run
@@ -171,14 +171,21 @@ def test_json_files_are_strict(tmp_path):
     assert loaded == {"a": None, "b": [None, 1.5], "c": 2, "d": [1, None]}
 
 
-def test_one_card_per_version_and_stale_exports(straight, tmp_path, capsys):
-    other = tmp_path / "other"
+def other_run(straight, root):
+    """The straight run's model in a run directory that records seed 99: its exports' cards
+    tell them apart."""
+    other = root / "other"
     other.mkdir()
     for name in ("model.keras", "metrics.json"):
         (other / name).write_bytes((straight[0] / name).read_bytes())
     info = json.loads((straight[0] / "run.json").read_text())
     info["recipe"]["training"]["seed"] = 99
     write_json(other / "run.json", info)
+    return other
+
+
+def test_one_card_per_version_and_stale_exports(straight, tmp_path, capsys):
+    other = other_run(straight, tmp_path)
     zoo = tmp_path / "zoo" / "m"
     stale = zoo / ".export-999999999-abc"  # left by a killed export (no such process)
     stale.mkdir(parents=True)
@@ -255,3 +262,23 @@ def test_a_killed_export_leaves_no_half_version(straight, tmp_path, mode):
         assert (card["version"], card["seed"]) == (int(version), 3)
         for a, b in zip(weights(from_preset(zoo, version=int(version))), straight[1]):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("mode", [
+    "export_aside",  # paths cannot be exchanged: the old version set aside, the new one not in
+    pytest.param("export_exchanged", marks=pytest.mark.slow),  # the old one not yet removed
+])
+def test_an_export_killed_while_replacing_a_version_leaves_one(straight, tmp_path, mode):
+    if mode == "export_exchanged" and not exchange_paths(tmp_path, tmp_path):
+        pytest.skip("this file system cannot exchange paths")
+    zoo = tmp_path / "zoo" / "m"
+    export_run(straight[0], zoo, warmup=False)
+    command = ["export", str(other_run(straight, tmp_path)), "--out", str(zoo), "--version", "1",
+               "--no-warmup", "--overwrite"]
+    killed("--cli", mode, *command)
+    published = "1" in os.listdir(zoo)
+    assert published == (mode == "export_exchanged")  # set aside: back at the next load
+    assert load_pretrained(zoo, version=1).card["seed"] == (3 if mode == "export_aside" else 99)
+    assert cli.main(command) == 0  # the same command again
+    assert sorted(os.listdir(zoo)) == ["1", "README.md", "card.json"]
+    assert json.loads((zoo / "1" / "card.json").read_text())["seed"] == 99

@@ -182,6 +182,24 @@ def test_bad_requests_fail_before_training(finished, tmp_path, monkeypatch):
     assert not any((tmp_path / n).exists() for n in "abcd")
 
 
+def test_overwrite_through_the_cli_retrains_only_the_run_trained_otherwise(finished, tmp_path,
+                                                                           capsys):
+    out = tmp_path / "study"
+    shutil.copytree(finished[0] / "vae_seed0", out / "vae_seed0")  # trained with 2 steps
+    trained = (out / "vae_seed0" / "model.keras").stat().st_mtime_ns
+    args = ["study", "--models", "vae", "--seeds", "0", "--dataset", "dsprites", "--steps", "3",
+            "--hparam-points", "none", "--metrics", "mig", "--metric-setting", "mig.num_train=64",
+            "--out", str(out), *(a for item in TINY_RECIPE for a in ("--set", item))]
+    assert cli.main(args) == 2
+    assert "trained with training.steps = 2, not 3. Pass --overwrite" in capsys.readouterr().err
+    assert (out / "vae_seed0" / "model.keras").stat().st_mtime_ns == trained
+    assert cli.main(args + ["--overwrite"]) == 0
+    assert json.loads((out / "vae_seed0" / "run.json").read_text())["recipe"]["training"][
+        "steps"] == 3
+    assert (out / "vae_seed0" / "model.keras").stat().st_mtime_ns != trained
+    assert [(r["model"], r["steps"]) for r in read_rows(out)] == [("vae", "3")]
+
+
 def test_study_recipes():
     recipe = study_recipe("annealed_vae", 2, steps=600, out="runs/s")
     assert recipe["training"]["steps"] == 600 and recipe["training"]["seed"] == 2

@@ -4,14 +4,18 @@ import contextlib
 import io
 import json
 import math
+import os
 import re
+import shutil
 
+import keras
 import keras_tuner
 import numpy as np
 import pytest
 import yaml
 
 from ae_zoo import cli, data
+from ae_zoo._io import write_json
 from ae_zoo.training import recipes
 from ae_zoo.tuning import (
     AutoencoderHyperModel,
@@ -202,10 +206,13 @@ def test_a_finished_search_is_not_retrained_again(tuned, capsys):
     assert f"Retrained in {out / 'best'}/" in printed
     assert "traversal_animation.gif" in printed.splitlines()[-1]  # its figures, written before
     assert {p: p.stat().st_mtime_ns for p in (out / "best").rglob("*") if p.is_file()} == before
-    # more trials would replace the retrained best: refused, as any finished output
-    code = cli.main(["tune", "--recipe", str(path), "--max-trials", "3", "--epochs", "1",
-                     "--out", str(out)])
-    assert code == 2 and "Pass --overwrite" in capsys.readouterr().err
+    # more trials would replace the retrained best: refused, as any finished output (also
+    # when not retraining: its best recipe would no longer be the one in best/)
+    for flags in ([], ["--no-retrain"]):
+        code = cli.main(["tune", "--recipe", str(path), "--max-trials", "3", "--epochs", "1",
+                         "--out", str(out), *flags])
+        err = capsys.readouterr().err
+        assert code == 2 and "Pass --overwrite" in err and "2 trials, which 3" in err
 
 
 def test_rerun_resumes_and_other_settings_are_refused(tuned, capsys):
@@ -251,7 +258,7 @@ def test_cli_rejects_bad_input_with_one_line(tmp_path, capsys):
     "trial_begin:2",  # between the two trials
 ])
 def test_a_killed_search_resumes_to_the_uninterrupted_result(tuned, tmp_path, mode):
-    _, path, reference = tuned
+    _, path, reference, _ = tuned
     out = tmp_path / "search"
     command = ["tune", "--recipe", str(path), "--tuner", "random", "--max-trials", "2",
                "--epochs", "1", "--out", str(out), "--verbose", "0", "--no-retrain"]
@@ -266,3 +273,68 @@ def test_a_killed_search_resumes_to_the_uninterrupted_result(tuned, tmp_path, mo
     assert ours["best"]["trial_id"] == theirs["best"]["trial_id"]
     recipe, expected = (recipes.load(o / "best_recipe.yaml") for o in (out, reference))
     assert {**recipe, "out": None} == {**expected, "out": None}
+
+
+def _finished_search(tuned, tmp_path, best=False):
+    """A copy of the tuned search (with its retrained best/, not exported, if ``best``) and the
+    command that made it."""
+    _, path, reference, _ = tuned
+    out = tmp_path / "search"
+    shutil.copytree(reference / "search", out / "search")
+    shutil.copy(reference / "tune_settings.json", out)
+    if best:  # as a kill in its export leaves it (the hidden folder aside)
+        shutil.copy(reference / "best_recipe.yaml", out)
+        shutil.copytree(reference / "best", out / "best", ignore=shutil.ignore_patterns("serving"))
+    return out, ["tune", "--recipe", str(path), "--tuner", "random", "--max-trials", "2",
+                 "--epochs", "1", "--out", str(out), "--verbose", "0"]
+
+
+def test_a_larger_max_trials_extends_a_search_not_retrained_yet(tuned, tmp_path):
+    out, command = _finished_search(tuned, tmp_path)
+    command[command.index("--max-trials") + 1] = "3"
+    assert cli.main(command + ["--no-retrain"]) == 0
+    ours, theirs = (json.loads((o / "tune.json").read_text()) for o in (out, tuned[2]))
+    assert [t["trial"] for t in ours["trials"]] == [1, 2, 3]
+    assert ours["trials"][:2] == theirs["trials"]  # kept, not searched again
+
+
+def test_a_tune_killed_while_exporting_its_best_only_exports_it(tuned, tmp_path, capsys):
+    out, command = _finished_search(tuned, tmp_path, best=True)
+    best, trials = out / "best", sorted(os.listdir(out / "search"))
+    stamp = (best / "model.keras").stat().st_mtime_ns
+    for _ in range(2):  # the same command: exported, not trained again; then nothing to do
+        assert cli.main(command) == 0
+        assert sorted(os.listdir(best / "serving")) == ["1", "README.md", "card.json"]
+    assert (best / "model.keras").stat().st_mtime_ns == stamp
+    assert sorted(os.listdir(out / "search")) == trials  # not searched again
+    summary = json.loads((out / "tune.json").read_text())
+    assert summary["export_path"] == str(best / "serving" / "1")
+    card = json.loads((best / "serving" / "1" / "card.json").read_text())
+    assert card["recipe_config"] == json.loads((best / "run.json").read_text())["recipe"]
+    # A best/ that is not this search's is refused, before searching, naming what differs.
+    info = json.loads((best / "run.json").read_text())
+    info["recipe"]["training"]["seed"] += 1
+    write_json(best / "run.json", info)
+    assert cli.main(command) == 2
+    err = capsys.readouterr().err
+    assert f"{best} holds the retrained best of another search (training.seed: was " in err
+    assert "--overwrite" in err and "Traceback" not in err
+
+
+@pytest.mark.slow  # a subprocess (TensorFlow's import), a retraining and an export
+@pytest.mark.parametrize("mode", [
+    "export_write",  # best/ retrained whole; its SavedModel half written
+    "run_metrics",   # best/model.keras saved, its metrics.json not: best/ trained again
+])
+def test_a_tune_killed_after_its_search_ends_with_the_uninterrupted_result(tuned, tmp_path, mode):
+    out, command = _finished_search(tuned, tmp_path)
+    best, reference = out / "best", tuned[2] / "best"
+    killed("--cli", mode, *command)
+    assert (best / "model.keras").exists()
+    assert "export_path" not in json.loads((out / "tune.json").read_text())
+    assert (best / "metrics.json").exists() == (mode == "export_write")
+    assert cli.main(command) == 0  # the same command again
+    assert sorted(n for n in os.listdir(best / "serving") if not n.startswith(".")) == [
+        "1", "README.md", "card.json"]
+    for a, b in zip(*(keras.models.load_model(r / "model.keras").weights for r in (best, reference))):
+        np.testing.assert_array_equal(a, b)
