@@ -51,8 +51,10 @@ class Recorder(keras.callbacks.Callback):
         self.batch_ends.append(batch)
 
 
-@pytest.mark.parametrize("name, jit_compile", [("ae", True), ("cvae", True), ("vae", False),
-                                               ("factor_vae", True)])
+@pytest.mark.parametrize("name, jit_compile", [
+    ("ae", True), ("cvae", True), ("vae", False),
+    # two optimizers: the battery's fit-on-arrays check covers factor_vae by default
+    pytest.param("factor_vae", True, marks=pytest.mark.slow)])
 def test_unshuffled_fit_equals_keras_own_fit_on_numpy(name, jit_compile):
     """shuffle=False: both feed the arrays in order, the partial batch last; the steps of
     the fast path (several per execution, in one XLA program under XLA) give Keras' weights."""

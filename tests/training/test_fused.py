@@ -46,7 +46,7 @@ def fused(model):
     # two optimizers, one graph call per execution (executions of 4 and 3) ...
     (models.FactorVAE, 30, 1, 7, True),
     # ... and batches pulled one by one (executions of 4, 4 and 1, the last batch of 2)
-    (models.FactorVAE, 34, 1, 9, False),
+    pytest.param(models.FactorVAE, 34, 1, 9, False, marks=pytest.mark.slow),
 ])
 def test_fused_steps_train_exactly_as_keras_loop(cls, n, epochs, steps, drop_remainder):
     x = data(n)
