@@ -18,7 +18,10 @@ later epochs read instead: the files are decoded once per run, memory stays boun
 the cache takes the split's uint8 size on disk (in ``$AE_ZOO_STREAM_CACHE``, default the
 temporary folder; ``AE_ZOO_STREAM_CACHE=off`` decodes every epoch). It is skipped when the
 disk lacks twice that space, and removed when its pipeline is garbage-collected, at exit,
-or, after a crash, by the next run that caches.
+or, after a crash, by the next run that caches. An iterator that stops before the end (Keras
+reading a first batch, a validation pass cut at its step count) makes TensorFlow log "the
+calling iterator did not fully read the dataset being cached" and drop that partial copy;
+the first pass that reads the whole split keeps it.
 """
 
 from __future__ import annotations
