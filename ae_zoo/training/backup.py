@@ -47,16 +47,18 @@ def fingerprint(recipe, versions):
     return {"recipe": keys, "versions": dict(versions)}
 
 
+def key_differences(old, new):
+    """The keys in which two flat dicts differ, sorted, as ``"key: was X, now Y"``."""
+    return [f"{key}: was {old.get(key)!r}, now {new.get(key)!r}"
+            for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+
+
 def differences(old, new):
     """The dotted keys in which two fingerprints differ, as ``"key: was X, now Y"``."""
-    lines = []
-    for section in ("recipe", "versions"):
-        a, b = (old or {}).get(section) or {}, new[section]
-        for key in sorted(set(a) | set(b)):
-            if a.get(key) != b.get(key):
-                name = key if section == "recipe" else f"{key} version"
-                lines.append(f"{name}: was {a.get(key)!r}, now {b.get(key)!r}")
-    return lines
+    old = old or {}
+    versions = [{f"{k} version": v for k, v in (part or {}).items()}
+                for part in (old.get("versions"), new["versions"])]
+    return key_differences(old.get("recipe") or {}, new["recipe"]) + key_differences(*versions)
 
 
 def check_backup(directory, expected, restart=False):

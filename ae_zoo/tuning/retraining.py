@@ -19,7 +19,7 @@ from ae_zoo._io import OutputExists, check_keras_file, read_json, to_jsonable
 from ae_zoo.experiments.train import run
 from ae_zoo.export.card import export_run_once
 from ae_zoo.training import recipes as recipe_lib
-from ae_zoo.training.backup import flatten
+from ae_zoo.training.backup import flatten, key_differences
 
 
 def recipe_differences(run_dir, recipe):
@@ -35,8 +35,7 @@ def recipe_differences(run_dir, recipe):
         return None
     old, new = (flatten({k: v for k, v in r.items() if k not in ("out", "export")})
                 for r in (recorded, recipe))
-    return [f"{k}: was {old.get(k)!r}, now {new.get(k)!r}" for k in sorted(set(old) | set(new))
-            if old.get(k) != new.get(k)]
+    return key_differences(old, new)
 
 
 def _another_search(run_dir, differences):
