@@ -22,9 +22,12 @@ a run, and the medians over the runs are printed with every run's figure: the 2-
 machine is noisy (+-25% between identical runs, other tenants' load comes and goes).
 
 The roofline: the matrix-multiply rate for the dense VAE's own layer shapes (benchmarks/
-roofline.py), measured just before and after ae_zoo's training (their mean), and the
-fraction of it ae_zoo's training reaches, through ``fit`` and for the train step alone
-(16 steps in one XLA program on a fixed batch, no fit loop, no tf.data). The same for the
+roofline.py), and the fraction of it ae_zoo's training reaches through ``fit`` (each
+epoch against the rate measured right after it, outside the epoch's time; the median
+over the epochs after the first: this machine's speed drifts by up to 1.6x for seconds
+at a time, so a rate measured a minute away can belong to another regime), and for the
+train step alone (16 steps in one XLA program on a fixed batch, no fit loop, no tf.data;
+against the rate measured just before and after it). The same for the
 conv VAE, its convolutions counted as im2col matmuls.
 Targets (issue 15): dense >= 2x the keras.io baseline, >= 1.5x Pythae, >= 1.3x PyTorch;
 conv >= 1.5x PyTorch; the dense VAE through fit >= 80% of the roofline.
@@ -50,15 +53,20 @@ from roofline import MatmulRate, bracketed, step_matmuls  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
+    """Every epoch's seconds; with ``peak`` (a :class:`MatmulRate`), also the matmul rate
+    measured right after each epoch, outside its time."""
+
+    def __init__(self, peak=None):
         super().__init__()
-        self.times = []
+        self.times, self.peaks, self.peak = [], [], peak
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         self.times.append(time.perf_counter() - self._start)
+        if self.peak is not None:
+            self.peaks.append(self.peak(repeats=10, rounds=3))
 
 
 def rate(per_epoch, samples):
@@ -68,14 +76,20 @@ def rate(per_epoch, samples):
     return statistics.median(later) if samples is None else samples / statistics.median(later)
 
 
-def run_ae_zoo(x, model_kwargs, batch_size, epochs):
-    """The README's code path: create, compile() with no arguments, fit on numpy."""
+def run_ae_zoo(x, model_kwargs, batch_size, epochs, peak):
+    """The README's code path: create, compile() with no arguments, fit on numpy.
+    Returns samples/s, the matmul rate (median over the epochs after the first), the
+    fraction of it the training reached (each epoch against the rate measured right
+    after it, then the median: the machine's speed drifts over seconds, so both sides of
+    an epoch's ratio see the same machine) and the model."""
     keras.utils.set_random_seed(0)
     model = ae_zoo.models.create("vae", input_shape=x.shape[1:], seed=0, **model_kwargs)
     model.compile()
-    timer = EpochTimer()
+    timer = EpochTimer(peak)
     model.fit(x, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=[timer])
-    return rate(timer.times, len(x)), model
+    fractions = [len(x) / t * peak.flops / batch_size / p
+                 for t, p in zip(timer.times, timer.peaks)]
+    return rate(timer.times, len(x)), rate(timer.peaks, None), rate(fractions, None), model
 
 
 def keras_baseline(x, build, batch_size, epochs):
@@ -130,13 +144,17 @@ def measure(label, x, model_kwargs, build, batch_size, epochs, repeats, peer_kin
     if peer_kinds:
         path = os.path.join(tempfile.mkdtemp(prefix="ae_zoo_bench_"), "x.npy")
         np.save(path, x)
-    runs = {name: [] for name in ("ae_zoo", "alone", "peak", "keras.io", *peer_kinds)}
+    runs = {name: [] for name in ("ae_zoo", "fraction", "peak", "alone", "alone_fraction",
+                                  "keras.io", *peer_kinds)}
     for _ in range(repeats):
-        (speed, model), peak = bracketed(
-            peak_rate, lambda: run_ae_zoo(x, model_kwargs, batch_size, epochs))
+        speed, peak, fraction, model = run_ae_zoo(x, model_kwargs, batch_size, epochs, peak_rate)
         runs["ae_zoo"].append(speed)
         runs["peak"].append(peak)
-        runs["alone"].append(step_alone_rate(model, x, batch_size, repeats=15 if x.shape[1] < 64 else 6))
+        runs["fraction"].append(fraction)
+        alone, peak = bracketed(peak_rate, lambda: step_alone_rate(
+            model, x, batch_size, repeats=15 if x.shape[1] < 64 else 6))
+        runs["alone"].append(alone)
+        runs["alone_fraction"].append(alone * flops / peak)
         runs["keras.io"].append(keras_baseline(x, build, batch_size, epochs)[0])
         for name, (script, *arguments) in peer_kinds.items():
             runs[name].append(rate(peers.peer_rates(script, *arguments, path, batch_size, epochs),
@@ -150,12 +168,14 @@ def measure(label, x, model_kwargs, build, batch_size, epochs, repeats, peer_kin
 
 def print_roofline(runs, flops, batch_size, target=None):
     ours, alone, peak = runs["ae_zoo"], runs["alone"], runs["peak"]
-    print(f"  matmul rate, same shapes  {summary([p / 1e9 for p in peak], '{:.1f}')} GFLOP/s")
+    print(f"  matmul rate, same shapes  {summary([p / 1e9 for p in peak], '{:.1f}')} GFLOP/s"
+          "   (measured after each epoch)")
     print(f"  training FLOP per sample  {flops / 1e6:10.2f} MFLOP")
     print(f"  ae_zoo training           {summary([o * flops / 1e9 for o in ours], '{:.1f}')} GFLOP/s")
-    print(f"  = fraction of matmul rate {summary([o * flops / p for o, p in zip(ours, peak)], '{:.0%}')}"
-          + (f"   target >= {target:.0%}" if target else ""))
-    print(f"  its train step alone      {summary([a * flops / p for a, p in zip(alone, peak)], '{:.0%}')}"
+    print(f"  = fraction of matmul rate {summary(runs['fraction'], '{:.0%}')}"
+          + (f"   target >= {target:.0%}" if target else "")
+          + "   (each epoch against the rate right after it)")
+    print(f"  its train step alone      {summary(runs['alone_fraction'], '{:.0%}')}"
           "   (16 steps in one compiled function, one fixed batch: no fit loop, no tf.data)")
     print(f"  fit loop + tf.data cost   "
           f"{summary([1e3 * batch_size * (1 / o - 1 / a) for o, a in zip(ours, alone)], '{:.2f}')}"

@@ -175,7 +175,7 @@ class Trainable:
         ``jit_compile="auto"`` lets the :attr:`engine` decide whether XLA compiles the
         train step (ae_zoo's: where that is faster); ``True`` forces it.
         ``steps_per_execution="auto"``: the engine picks it when ``fit`` knows the epoch
-        (ae_zoo's: a divisor of the epoch's steps up to 16); an integer is kept.
+        (ae_zoo's: the whole epoch, or a divisor of its steps, up to 64); an integer is kept.
         """
         if loss is not None:
             raise ValueError(

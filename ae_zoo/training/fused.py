@@ -8,18 +8,23 @@ batches), so the variables stay in XLA's buffers for the whole execution. The st
 traced without autograph, as Keras traces it, so the first execution costs about what
 Keras' first one does (2.6 s here).
 
-When every batch has the same static shape (``drop_remainder`` datasets), one graph
-function pulls the execution's batches, stacks them and runs the XLA program: one call
-per execution, and one compiled program for every execution, the last short one of a
-finite dataset included (the missing batches are zeros that the loop's count skips).
-When only the batch dimension is unknown (an epoch with a partial last batch, as ``fit``
-on arrays streams it), the same graph call stacks the batches when they all have one
-size and otherwise runs one XLA call per batch (the partial batch compiles once for its
-own shape). Other inputs are pulled one by one in Python and consecutive batches of one
-size run as one stack.
-On the 2-core CPU of ``benchmarks/throughput.py`` the dense VAE trains about 5% faster
-through the single call than through eager pulls, and both are faster than Keras' loop;
-the weights are the same as Keras' loop gives.
+``fit`` on in-memory arrays hands this function whole executions
+(:meth:`ae_zoo.training.pipeline.ArrayPipeline.executions`): one graph call pulls one
+element, its batches already gathered and stacked by tf.data, runs them as one program,
+and the epoch's partial last batch, if the execution holds it, as an XLA call of its own
+(compiled once for its shape). Other datasets are pulled batch by batch:
+
+* every batch of one static shape (``drop_remainder`` datasets): one graph call pulls
+  the execution's batches, stacks them and runs the program, the last short execution
+  of a finite dataset included (the missing batches are zeros that the loop's count
+  skips);
+* only the batch dimension unknown (a partial last batch): the same, with the leading
+  batches of the first one's size as one program and any later batch as its own call;
+* anything else: pulled in Python, consecutive batches of one size run as one stack.
+
+On the 2-core CPU of ``benchmarks/throughput.py`` pulling a batch in the graph costs
+~0.1 ms, pulling a stacked execution ~0.04 ms per batch; the weights are the same as
+Keras' loop gives.
 
 Used by :class:`ae_zoo.training.FastEngine` for every model whose train step is
 XLA-compiled, with ``steps_per_execution > 1`` and no tf.distribute strategy. The model
@@ -29,6 +34,8 @@ trackers' results after its last step, as Keras' loop would report them.
 """
 
 import tensorflow as tf
+
+from ae_zoo.training.pipeline import Execution
 
 
 def _static(spec):
@@ -87,8 +94,9 @@ def fused_train_function(model, fallback):
 
     @tf.function(autograph=False)
     def run_mixed_execution(iterator):
-        """Like ``run_execution`` when batches may differ in size: one program over the
-        stack when every batch has the first one's size, else one XLA call per batch."""
+        """Like ``run_execution`` when batches may differ in size: the leading batches of
+        the first one's size run as one program over their stack, any later batch (an
+        epoch's partial last one) as one XLA call each, in order."""
         pulled = [iterator.get_next_as_optional() for _ in range(steps)]
         present = [p.has_value() for p in pulled]
         count = tf.add_n([tf.cast(h, tf.int32) for h in present])
@@ -99,17 +107,37 @@ def fused_train_function(model, fallback):
             batches = [first] + [tf.cond(h, p.get_value, zeros)
                                  for p, h in zip(pulled[1:], present[1:])]
             size = _batch_size(first)
-            uniform = tf.reduce_all(tf.stack([tf.equal(_batch_size(b), size) for b in batches]))
-
-            def one_by_one():
-                for batch, has in zip(batches, present):
-                    tf.cond(has, lambda b=batch: run_stacked(_stack([b]), tf.constant(1)),
+            fits = [tf.logical_and(h, tf.equal(_batch_size(b), size))
+                    for b, h in zip(batches, present)]
+            # the length of the leading run of present batches of the first one's size
+            leading = tf.reduce_sum(tf.math.cumprod(tf.cast(tf.stack(fits), tf.int32)))
+            run_stacked(_stack([tf.cond(f, lambda b=b: b, zeros) for b, f in zip(batches, fits)]),
+                        leading)
+            for i, (batch, has) in enumerate(zip(batches, present)):
+                if i:  # the first batch always leads
+                    tf.cond(tf.logical_and(has, i >= leading),
+                            lambda b=batch: run_stacked(_stack([b]), tf.constant(1)),
                             model.tracker_results)
-                return model.tracker_results()
-
-            return tf.cond(uniform, lambda: run_stacked(_stack(batches), count), one_by_one)
+            return model.tracker_results()
 
         return tf.cond(count > 0, train, model.tracker_results), count
+
+    @tf.function(autograph=False)
+    def run_pulled_execution(iterator):
+        """Trains on one :class:`~ae_zoo.training.pipeline.Execution`: its stacked batches
+        as one program, then its tail (if it has rows) as another."""
+        pulled = iterator.get_next_as_optional()
+
+        def train():
+            execution = pulled.get_value()
+            run_stacked(execution.batches, _batch_size(execution.batches))
+            tf.cond(_batch_size(execution.tail) > 0,
+                    lambda: run_stacked(_stack([execution.tail]), tf.constant(1)),
+                    model.tracker_results)
+            return model.tracker_results()
+
+        return tf.cond(pulled.has_value(), train, model.tracker_results), \
+            tf.cast(pulled.has_value(), tf.int32)
 
     def pull_runs(iterator):
         """Consecutive batches of one size: [[size, [batch, ...]], ...]."""
@@ -126,11 +154,20 @@ def fused_train_function(model, fallback):
                 runs.append([size, [batch]])
         return runs
 
+    def graph_function(spec):
+        """The graph function that pulls and trains one execution of an iterator of
+        ``spec``; None where the batches are pulled in Python."""
+        if isinstance(spec, Execution):
+            return run_pulled_execution
+        if _static(spec):
+            return run_execution
+        return run_mixed_execution if _fixed_examples(spec) else None
+
     def function(iterator):
         if not isinstance(iterator, (tf.data.Iterator, tf.distribute.DistributedIterator)):
             return fallback(iterator)
-        if _static(iterator.element_spec) or _fixed_examples(iterator.element_spec):
-            run = run_execution if _static(iterator.element_spec) else run_mixed_execution
+        run = graph_function(iterator.element_spec)
+        if run is not None:
             logs, count = run(iterator)
             if int(count) == 0:
                 raise StopIteration

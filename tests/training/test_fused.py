@@ -25,7 +25,7 @@ def train(cls, x, steps_per_execution, jit_compile=True, epochs=2, drop_remainde
         model.engine = models.KerasEngine()  # this model alone trains through Keras' loop
     model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=jit_compile,
                   steps_per_execution=steps_per_execution)
-    # 37 examples in batches of 4: 9 full batches and one of 1 -> executions of 4, 4, 2;
+    # e.g. 37 examples in batches of 4: 9 full batches and one of 1 -> executions of 4, 4, 2;
     # with drop_remainder, batches of one static shape -> executions of 4, 4, 1
     pipeline = ArrayPipeline(x, batch_size=4, seed=1, drop_remainder=drop_remainder)
     whole_batches = drop_remainder or len(x) % 4 == 0
@@ -39,13 +39,14 @@ def fused(model):
 
 
 @pytest.mark.parametrize("cls, n, epochs, steps, drop_remainder", [
-    # batches pulled one by one: executions of 4, 4 and 2, the last batch of 1
-    (models.VAE, 37, 2, 2 * 10, False),
+    # an epoch with a partial batch: executions of 4 and 3 batches, the second's leading
+    # two batches as one program, then its batch of 1 as another
+    (models.VAE, 25, 2, 2 * 7, False),
     # one graph call per execution: executions of 4, 4 and 1 (three zero batches skipped)
     (models.VAE, 37, 2, 2 * 9, True),
     # two optimizers, one graph call per execution (executions of 4 and 3) ...
     (models.FactorVAE, 30, 1, 7, True),
-    # ... and batches pulled one by one (executions of 4, 4 and 1, the last batch of 2)
+    # ... and a partial batch (executions of 4, 4 and 1, the last batch of 2)
     pytest.param(models.FactorVAE, 34, 1, 9, False, marks=pytest.mark.slow),
 ])
 def test_fused_steps_train_exactly_as_keras_loop(cls, n, epochs, steps, drop_remainder):

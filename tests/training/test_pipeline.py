@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from ae_zoo import models
-from ae_zoo.training.pipeline import ArrayPipeline
+from ae_zoo.training.pipeline import ArrayPipeline, Execution
 from ae_zoo.training.engine import fit_inputs, resolve_steps_per_execution
 
 
@@ -112,14 +112,36 @@ def test_the_stream_chains_the_epochs_from_the_one_it_starts_at():
 
 @pytest.mark.parametrize("steps, expected", [
     (10, 10),    # a short epoch: one execution
-    (32, 16),    # the largest divisor up to 16
-    (30, 15),
-    (34, 34),    # 34 = 2 x 17: no divisor from 4 to 16, but short enough for one execution
-    (281, 16),   # a long prime epoch: 16 with a short last execution
+    (64, 64),
+    (1000, 50),  # the largest divisor up to 64
+    (282, 47),
+    (134, 64),   # 134 = 2 x 67: no divisor from 16 to 64: 64 with a short last execution
+    (281, 64),   # a long prime epoch too
 ])
 def test_auto_steps_per_execution(steps, expected):
     assert resolve_steps_per_execution("auto", steps) == expected
     assert resolve_steps_per_execution(3, steps) == 3
+
+
+def test_executions_hold_the_streams_batches_stacked_with_the_partial_batch_as_tail():
+    x, y = examples(50)
+    pipeline = ArrayPipeline(x, y, batch_size=8, seed=4, drop_remainder=False)  # 6 + 1 batches
+    expected = [b for number in (2, 3) for b in epoch(pipeline, number)]
+    pipeline.epoch.assign(2)
+    iterator = iter(pipeline.executions(7))
+    got = []
+    for _ in range(2):  # one execution per epoch: six stacked batches, the batch of 2 as tail
+        (bx, by), (tx, ty) = (tuple(t.numpy() for t in part) for part in next(iterator))
+        assert bx.shape == (6, 8, *x.shape[1:]) and by.shape == (6, 8) and len(tx) == len(ty) == 2
+        got += list(zip(bx, by)) + [(tx, ty)]
+    for (ga, gb), (ea, eb) in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(ga, ea)
+        np.testing.assert_array_equal(gb, eb)
+    whole = ArrayPipeline(x[:48], batch_size=8, seed=4)  # 6 batches: executions of 3, no tail
+    first = next(iter(whole.executions(3)))
+    assert first.batches.shape == (3, 8, *x.shape[1:]) and first.tail.shape[0] == 0
+    with pytest.raises(ValueError, match="divide"):
+        whole.executions(4)
 
 
 def test_fit_streams_when_whole_executions_make_an_epoch():
@@ -129,6 +151,12 @@ def test_fit_streams_when_whole_executions_make_an_epoch():
     assert steps == 6 and dataset.cardinality() == tf.data.INFINITE_CARDINALITY
     dataset, steps = fit_inputs(pipeline, 4)
     assert steps is None and dataset.cardinality() == 6
+    # an execution run as one XLA program pulls it whole, unless it is too large to stack
+    dataset, steps = fit_inputs(pipeline, 3, fused_steps=True)
+    assert steps == 6 and isinstance(dataset.element_spec, Execution)
+    pipeline.CHUNK_BYTES = 2 * pipeline._batch_bytes()
+    dataset, steps = fit_inputs(pipeline, 3, fused_steps=True)
+    assert steps == 6 and not isinstance(dataset.element_spec, Execution)
 
 
 @pytest.mark.parametrize("jit_compile, steps_per_execution", [(False, 1), (True, 2)])
