@@ -74,6 +74,10 @@ def fused_train_function(model, fallback):
         tf.while_loop(lambda i: i < count, body, [tf.constant(0)])
         return model.tracker_results()
 
+    def run_one(batch):
+        """Trains on one batch, as an XLA call of its own (compiled once per shape)."""
+        return run_stacked(_stack([batch]), tf.constant(1))
+
     @tf.function(autograph=False)
     def run_execution(iterator):
         """Pulls up to ``steps`` batches of a fixed shape and trains on them; returns
@@ -115,8 +119,7 @@ def fused_train_function(model, fallback):
                         leading)
             for i, (batch, has) in enumerate(zip(batches, present)):
                 if i:  # the first batch always leads
-                    tf.cond(tf.logical_and(has, i >= leading),
-                            lambda b=batch: run_stacked(_stack([b]), tf.constant(1)),
+                    tf.cond(tf.logical_and(has, i >= leading), lambda b=batch: run_one(b),
                             model.tracker_results)
             return model.tracker_results()
 
@@ -131,8 +134,7 @@ def fused_train_function(model, fallback):
         def train():
             execution = pulled.get_value()
             run_stacked(execution.batches, _batch_size(execution.batches))
-            tf.cond(_batch_size(execution.tail) > 0,
-                    lambda: run_stacked(_stack([execution.tail]), tf.constant(1)),
+            tf.cond(_batch_size(execution.tail) > 0, lambda: run_one(execution.tail),
                     model.tracker_results)
             return model.tracker_results()
 

@@ -164,6 +164,7 @@ class ArrayPipeline(EpochPipeline):
         self.steps_per_epoch = epoch_steps(self.num_examples, self.batch_size, steps_per_epoch,
                                            self.drop_remainder)
         whole_batches = min(self._whole, self.steps_per_epoch)
+        self._partial = whole_batches < self.steps_per_epoch  # the epoch ends with a partial batch
         self.batches_per_chunk = max(1, min(whole_batches, self.CHUNK_BYTES // self._batch_bytes()))
         super().__init__()
 
@@ -174,11 +175,15 @@ class ArrayPipeline(EpochPipeline):
         seed = tf.stack([tf.constant(self.seed, tf.int64), epoch])
         return tf.random.experimental.stateless_shuffle(indices, seed=seed)
 
-    def _index_batches(self, epoch):
-        """The epoch's permutation as rows of ``batch_size`` indices [steps, batch_size]."""
-        rows = tf.reshape(self._order(epoch)[:self._whole * self.batch_size],
-                          (self._whole, self.batch_size))
+    def _index_batches(self, order):
+        """An epoch's permutation ``order`` as rows of ``batch_size`` indices
+        [steps, batch_size]."""
+        rows = tf.reshape(order[:self._whole * self.batch_size], (self._whole, self.batch_size))
         return rows[:self.steps_per_epoch]
+
+    def _partial_indices(self, order):
+        """The indices of the partial batch that ends an epoch of permutation ``order``."""
+        return order[self._whole * self.batch_size:]
 
     def _gather(self, indices):
         x = tf.gather(self.x, indices)
@@ -193,7 +198,8 @@ class ArrayPipeline(EpochPipeline):
         op [batches, batch_size, ...] (the permutation is recomputed per chunk: it is cheap
         next to the gather and keeps the pipeline stateless)."""
         start = chunk * self.batches_per_chunk
-        return self._gather(self._index_batches(epoch)[start:start + self.batches_per_chunk])
+        rows = self._index_batches(self._order(epoch))
+        return self._gather(rows[start:start + self.batches_per_chunk])
 
     def _epoch_batches(self, epoch):
         """The batches of ``epoch`` (an int64 scalar tensor) as a dataset.
@@ -207,9 +213,9 @@ class ArrayPipeline(EpochPipeline):
         full = min(self._whole, self.steps_per_epoch)
         chunks = math.ceil(full / self.batches_per_chunk)  # 0 when every batch is partial
         ds = tf.data.Dataset.range(chunks).map(lambda chunk: self._chunk(epoch, chunk)).unbatch()
-        if full < self.steps_per_epoch:  # the last, partial batch (drop_remainder=False)
+        if self._partial:  # the last, partial batch (drop_remainder=False)
             ds = ds.concatenate(tf.data.Dataset.from_tensors(epoch).map(
-                lambda e: self._gather(self._order(e)[self._whole * self.batch_size:])))
+                lambda e: self._gather(self._partial_indices(self._order(e)))))
         return ds
 
     def _batch_bytes(self):
@@ -234,12 +240,11 @@ class ArrayPipeline(EpochPipeline):
                              f"{self.CHUNK_BYTES} bytes of batches.")
         k = int(steps_per_execution)
         calls = self.steps_per_epoch // k
-        partial = min(self._whole, self.steps_per_epoch) < self.steps_per_epoch
 
         def epoch_executions(epoch):
-            rows = self._index_batches(epoch)
-            tail = (self._order(epoch)[self._whole * self.batch_size:] if partial
-                    else tf.zeros([0], tf.int64))
+            order = self._order(epoch)  # once per epoch, for every call's rows and the tail
+            rows = self._index_batches(order)
+            tail = self._partial_indices(order) if self._partial else tf.zeros([0], tf.int64)
 
             def execution(call):
                 last = tf.equal(call, calls - 1)
